@@ -1,0 +1,593 @@
+//! The compiled policy snapshot and cilium-envoy's evaluation order.
+//!
+//! Lookup is pod IP → direction → protocol → port. Ports are kept as
+//! non-overlapping ranges: overlapping `PortNetworkPolicy` entries are split
+//! at their boundaries and their rules merged; port-0 (wildcard) rules are
+//! appended to every range and stand alone for ports no range covers.
+//! Within a port, rules are sorted by descending precedence and, within one
+//! precedence, deny before allow before pass.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use l7_http::HttpRules;
+
+use crate::proto::{
+    self, port_network_policy_rule::Verdict as ProtoVerdict, port_network_policy_rule::L7,
+    NetworkPolicy, PortNetworkPolicy, PortNetworkPolicyRule, Protocol,
+};
+use crate::{PolicyError, SniPattern};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Direction {
+    Ingress,
+    Egress,
+}
+
+impl Direction {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Direction::Ingress => "ingress",
+            Direction::Egress => "egress",
+        }
+    }
+}
+
+/// What the connection looks like to policy.
+#[derive(Debug, Clone, Copy)]
+pub struct Remote<'a> {
+    /// Source identity on ingress, destination identity on egress.
+    pub identity: u32,
+    /// The listener's `proxy_id` (its proxy port); 0 when it has none.
+    pub proxy_id: u32,
+    /// TLS SNI, when the connection carried one.
+    pub sni: Option<&'a str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RuleVerdict {
+    Allow,
+    Deny,
+    /// Continue evaluation at this (lower) precedence tier.
+    Pass(u32),
+}
+
+/// The L7 part of a rule, compiled.
+#[derive(Debug, Clone)]
+pub enum L7Rules {
+    None,
+    Http(Arc<HttpRules>),
+    /// Kept as received; the Kafka enforcer compiles them (issue: Kafka).
+    Kafka(Arc<proto::KafkaNetworkPolicyRules>),
+    Generic(Arc<proto::L7NetworkPolicyRules>),
+}
+
+/// The kind of L7 enforcement a port needs. All rules on a port share it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum L7Kind {
+    None,
+    Http,
+    Kafka,
+    Generic,
+}
+
+impl L7Rules {
+    fn kind(&self) -> L7Kind {
+        match self {
+            L7Rules::None => L7Kind::None,
+            L7Rules::Http(_) => L7Kind::Http,
+            L7Rules::Kafka(_) => L7Kind::Kafka,
+            L7Rules::Generic(_) => L7Kind::Generic,
+        }
+    }
+}
+
+/// One `PortNetworkPolicyRule`, compiled.
+#[derive(Debug)]
+pub struct Rule {
+    /// The rule's name, or `<endpoint>/<direction>/<port entry>/<index>` when unnamed.
+    pub name: Arc<str>,
+    pub precedence: u32,
+    pub verdict: RuleVerdict,
+    pub proxy_id: u32,
+    /// Sorted; `None` means any remote.
+    remotes: Option<Box<[u32]>>,
+    server_names: Vec<SniPattern>,
+    pub l7: L7Rules,
+    pub downstream_tls: Option<proto::TlsContext>,
+    pub upstream_tls: Option<proto::TlsContext>,
+}
+
+impl Rule {
+    fn applies(&self, remote: &Remote<'_>) -> bool {
+        (self.proxy_id == 0 || self.proxy_id == remote.proxy_id)
+            && self
+                .remotes
+                .as_ref()
+                .is_none_or(|r| r.binary_search(&remote.identity).is_ok())
+            && (self.server_names.is_empty()
+                || remote
+                    .sni
+                    .is_some_and(|sni| self.server_names.iter().any(|p| p.matches(sni))))
+    }
+
+    fn has_header_matches(&self) -> bool {
+        matches!(&self.l7, L7Rules::Http(h) if h.has_header_matches())
+    }
+
+    fn order(&self) -> (std::cmp::Reverse<u32>, u8) {
+        let class = match self.verdict {
+            RuleVerdict::Deny => 0,
+            RuleVerdict::Allow => 1,
+            RuleVerdict::Pass(_) => 2,
+        };
+        (std::cmp::Reverse(self.precedence), class)
+    }
+}
+
+/// The decision, with the rule that made it (none: nothing matched).
+#[derive(Debug, Clone, Copy)]
+pub struct Verdict<'a> {
+    pub allowed: bool,
+    pub rule: Option<&'a Rule>,
+}
+
+impl Verdict<'_> {
+    pub fn rule_name(&self) -> &str {
+        self.rule.map_or("", |r| &r.name)
+    }
+}
+
+/// The rules in force on one port (range) of one direction.
+#[derive(Debug)]
+pub struct PortRules {
+    rules: Vec<Arc<Rule>>,
+    l7: L7Kind,
+    header_matches: bool,
+}
+
+impl PortRules {
+    fn new(mut rules: Vec<Arc<Rule>>) -> Self {
+        rules.sort_by_key(|r| r.order());
+        let l7 = rules
+            .iter()
+            .map(|r| r.l7.kind())
+            .find(|k| *k != L7Kind::None)
+            .unwrap_or(L7Kind::None);
+        let header_matches = rules.iter().any(|r| r.has_header_matches());
+        PortRules { rules, l7, header_matches }
+    }
+
+    /// The L7 protocol the port's rules speak.
+    pub fn l7_kind(&self) -> L7Kind {
+        self.l7
+    }
+
+    pub fn rules(&self) -> &[Arc<Rule>] {
+        &self.rules
+    }
+
+    /// Connection-time (L3/L4, SNI) check: may this remote connect at all?
+    /// A rule with L7 rules counts as an allow here; requests are judged later.
+    pub fn allows_connection(&self, remote: &Remote<'_>) -> Verdict<'_> {
+        self.decide(remote, |_| true)
+    }
+
+    /// Full evaluation with an L7 judge: `l7` says whether a rule's L7 part
+    /// allows the request (and may apply header-match side effects).
+    ///
+    /// An empty rule list allows. The first applicable deny wins; an allow
+    /// wins at once, unless some rule on the port has header matches, in
+    /// which case every rule of that precedence still runs for its side
+    /// effects. Pass moves evaluation down to its tier.
+    pub fn decide(&self, remote: &Remote<'_>, mut l7: impl FnMut(&L7Rules) -> bool) -> Verdict<'_> {
+        if self.rules.is_empty() {
+            return Verdict { allowed: true, rule: None };
+        }
+        let mut ceiling = u32::MAX;
+        let mut decided: Option<&Rule> = None;
+        for rule in &self.rules {
+            if rule.precedence > ceiling {
+                continue;
+            }
+            if let Some(d) = decided {
+                if rule.precedence < d.precedence {
+                    break;
+                }
+            }
+            if !rule.applies(remote) {
+                continue;
+            }
+            match rule.verdict {
+                RuleVerdict::Deny => {
+                    return Verdict { allowed: false, rule: Some(rule) };
+                }
+                RuleVerdict::Pass(tier) => {
+                    if decided.is_none() {
+                        ceiling = ceiling.min(tier);
+                    }
+                }
+                RuleVerdict::Allow => {
+                    let ok = l7(&rule.l7);
+                    if ok && decided.is_none() {
+                        if !self.header_matches {
+                            return Verdict { allowed: true, rule: Some(rule) };
+                        }
+                        decided = Some(rule);
+                    }
+                }
+            }
+        }
+        Verdict { allowed: decided.is_some(), rule: decided }
+    }
+}
+
+/// Per-protocol port lookup of one direction.
+#[derive(Debug, Default)]
+struct PortMap {
+    /// Non-overlapping, sorted by start.
+    ranges: Vec<(u16, u16, Arc<PortRules>)>,
+    wildcard: Option<Arc<PortRules>>,
+}
+
+impl PortMap {
+    fn lookup(&self, port: u16) -> Option<&PortRules> {
+        let i = self.ranges.partition_point(|(start, _, _)| *start <= port);
+        if i > 0 {
+            let (_, end, rules) = &self.ranges[i - 1];
+            if port <= *end {
+                return Some(rules);
+            }
+        }
+        self.wildcard.as_deref()
+    }
+}
+
+#[derive(Debug, Default)]
+struct DirectionPolicy {
+    tcp: PortMap,
+    udp: PortMap,
+}
+
+/// The compiled policy of one endpoint.
+#[derive(Debug)]
+pub struct EndpointPolicy {
+    pub id: u64,
+    pub ips: Vec<IpAddr>,
+    ingress: DirectionPolicy,
+    egress: DirectionPolicy,
+    source: NetworkPolicy,
+}
+
+impl EndpointPolicy {
+    /// The rules on `port` in `direction`; `None` means the port is denied.
+    pub fn port(&self, direction: Direction, protocol: Protocol, port: u16) -> Option<&PortRules> {
+        let d = match direction {
+            Direction::Ingress => &self.ingress,
+            Direction::Egress => &self.egress,
+        };
+        match protocol {
+            Protocol::Tcp => d.tcp.lookup(port),
+            Protocol::Udp => d.udp.lookup(port),
+        }
+    }
+
+    pub fn source(&self) -> &NetworkPolicy {
+        &self.source
+    }
+}
+
+/// Every endpoint's compiled policy, immutable once built.
+#[derive(Debug, Default)]
+pub struct PolicySnapshot {
+    version: String,
+    by_ip: HashMap<IpAddr, Arc<EndpointPolicy>>,
+    /// In resource order, for dumps.
+    endpoints: Vec<Arc<EndpointPolicy>>,
+}
+
+impl PolicySnapshot {
+    /// Compiles a complete set of resources. All or nothing: the first invalid
+    /// resource rejects the whole set. Endpoints whose resource is unchanged
+    /// from `previous` reuse its compiled form.
+    pub fn compile(
+        version: impl Into<String>,
+        resources: Vec<NetworkPolicy>,
+        previous: Option<&PolicySnapshot>,
+    ) -> Result<Self, PolicyError> {
+        let mut snap = PolicySnapshot {
+            version: version.into(),
+            ..Default::default()
+        };
+        let mut owner: HashMap<IpAddr, u64> = HashMap::new();
+        for np in resources {
+            let name = np.endpoint_id.to_string();
+            let reused = previous
+                .and_then(|p| p.endpoints.iter().find(|e| e.id == np.endpoint_id))
+                .filter(|e| e.source == np)
+                .cloned();
+            let ep = match reused {
+                Some(ep) => ep,
+                None => Arc::new(compile_endpoint(&name, np)?),
+            };
+            for (i, ip) in ep.ips.iter().enumerate() {
+                if let Some(other) = owner.insert(*ip, ep.id) {
+                    return Err(PolicyError::policy(
+                        &name,
+                        format!("endpoint_ips[{i}]"),
+                        format!("{ip} is also claimed by endpoint {other}"),
+                    ));
+                }
+                snap.by_ip.insert(*ip, ep.clone());
+            }
+            snap.endpoints.push(ep);
+        }
+        Ok(snap)
+    }
+
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The policy of the local endpoint with this IP.
+    pub fn endpoint(&self, ip: IpAddr) -> Option<&EndpointPolicy> {
+        let ip = match ip {
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
+            v4 => v4,
+        };
+        self.by_ip.get(&ip).map(|e| &**e)
+    }
+
+    pub fn endpoints(&self) -> impl Iterator<Item = &EndpointPolicy> {
+        self.endpoints.iter().map(|e| &**e)
+    }
+
+    pub fn len(&self) -> usize {
+        self.endpoints.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.endpoints.is_empty()
+    }
+}
+
+fn compile_endpoint(name: &str, np: NetworkPolicy) -> Result<EndpointPolicy, PolicyError> {
+    if np.endpoint_ips.is_empty() || np.endpoint_ips.len() > 2 {
+        return Err(PolicyError::policy(
+            name,
+            "endpoint_ips",
+            format!("must hold 1 or 2 addresses, has {}", np.endpoint_ips.len()),
+        ));
+    }
+    let mut ips = Vec::with_capacity(np.endpoint_ips.len());
+    for (i, s) in np.endpoint_ips.iter().enumerate() {
+        let ip: IpAddr = s.parse().map_err(|_| {
+            PolicyError::policy(name, format!("endpoint_ips[{i}]"), format!("{s:?} is not an IP address"))
+        })?;
+        ips.push(ip);
+    }
+    let ingress = compile_direction(name, "ingress_per_port_policies", &np.ingress_per_port_policies)?;
+    let egress = compile_direction(name, "egress_per_port_policies", &np.egress_per_port_policies)?;
+    Ok(EndpointPolicy { id: np.endpoint_id, ips, ingress, egress, source: np })
+}
+
+/// A validated port entry: its range (`None` = wildcard) and compiled rules.
+struct Entry {
+    range: Option<(u16, u16)>,
+    protocol: Protocol,
+    rules: Vec<Arc<Rule>>,
+}
+
+fn compile_direction(
+    name: &str,
+    field: &str,
+    ports: &[PortNetworkPolicy],
+) -> Result<DirectionPolicy, PolicyError> {
+    let mut entries = Vec::with_capacity(ports.len());
+    for (i, p) in ports.iter().enumerate() {
+        let at = format!("{field}[{i}]");
+        entries.push(compile_entry(name, &at, p)?);
+    }
+    Ok(DirectionPolicy {
+        tcp: build_port_map(name, field, &entries, Protocol::Tcp)?,
+        udp: build_port_map(name, field, &entries, Protocol::Udp)?,
+    })
+}
+
+fn compile_entry(name: &str, at: &str, p: &PortNetworkPolicy) -> Result<Entry, PolicyError> {
+    let err = |f: &str, r: String| PolicyError::policy(name, format!("{at}.{f}"), r);
+    if p.port > 65535 {
+        return Err(err("port", format!("{} is above 65535", p.port)));
+    }
+    if p.end_port > 65535 {
+        return Err(err("end_port", format!("{} is above 65535", p.end_port)));
+    }
+    if p.end_port != 0 && p.end_port < p.port {
+        return Err(err("end_port", format!("{} is below port {}", p.end_port, p.port)));
+    }
+    if p.port == 0 && p.end_port != 0 {
+        return Err(err("end_port", "a range cannot start at the wildcard port 0".into()));
+    }
+    let protocol = Protocol::try_from(p.protocol)
+        .map_err(|_| err("protocol", format!("unknown protocol {}", p.protocol)))?;
+    let range = (p.port != 0).then(|| (p.port as u16, p.end_port.max(p.port) as u16));
+    let port_label = match range {
+        None => "*".to_string(),
+        Some((a, b)) if a == b => a.to_string(),
+        Some((a, b)) => format!("{a}-{b}"),
+    };
+    let mut rules = Vec::with_capacity(p.rules.len());
+    let mut kind = L7Kind::None;
+    for (j, r) in p.rules.iter().enumerate() {
+        let rat = format!("{at}.rules[{j}]");
+        let rule = compile_rule(name, &rat, r, &port_label, j)?;
+        let k = rule.l7.kind();
+        if k != L7Kind::None {
+            if kind != L7Kind::None && kind != k {
+                return Err(PolicyError::policy(
+                    name,
+                    rat,
+                    format!("{k:?} rules on a port whose other rules are {kind:?}: one L7 type per port"),
+                ));
+            }
+            kind = k;
+        }
+        rules.push(Arc::new(rule));
+    }
+    if rules.is_empty() {
+        // An empty rule list allows everything on the port. As one
+        // unconstrained allow it merges with other entries' rules (and their
+        // denies and precedences) without a special case.
+        rules.push(Arc::new(Rule {
+            name: format!("{name}/{}/{port_label}/allow-all", direction_of(at)).into(),
+            precedence: 0,
+            verdict: RuleVerdict::Allow,
+            proxy_id: 0,
+            remotes: None,
+            server_names: Vec::new(),
+            l7: L7Rules::None,
+            downstream_tls: None,
+            upstream_tls: None,
+        }));
+    }
+    Ok(Entry { range, protocol, rules })
+}
+
+fn compile_rule(
+    name: &str,
+    at: &str,
+    r: &PortNetworkPolicyRule,
+    port_label: &str,
+    index: usize,
+) -> Result<Rule, PolicyError> {
+    let err = |f: &str, reason: String| PolicyError::policy(name, format!("{at}.{f}"), reason);
+    if r.proxy_id > 65535 {
+        return Err(err("proxy_id", format!("{} is above 65535", r.proxy_id)));
+    }
+    let verdict = match r.verdict {
+        None => RuleVerdict::Allow,
+        Some(ProtoVerdict::Deny(true)) => RuleVerdict::Deny,
+        Some(ProtoVerdict::Deny(false)) => RuleVerdict::Allow,
+        Some(ProtoVerdict::PassPrecedence(p)) => {
+            if p >= r.precedence {
+                return Err(err(
+                    "pass_precedence",
+                    format!("{p} must be below the rule's precedence {}", r.precedence),
+                ));
+            }
+            RuleVerdict::Pass(p)
+        }
+    };
+    let mut server_names = Vec::with_capacity(r.server_names.len());
+    for (k, s) in r.server_names.iter().enumerate() {
+        server_names.push(SniPattern::new(s).map_err(|e| err(&format!("server_names[{k}]"), e))?);
+    }
+    let l7 = match &r.l7 {
+        None => L7Rules::None,
+        Some(L7::HttpRules(h)) => {
+            let specs: Vec<_> = h.http_rules.iter().map(crate::convert::http_spec).collect();
+            let compiled = HttpRules::compile(&specs)
+                .map_err(|e| err("http_rules", e.to_string()))?;
+            L7Rules::Http(Arc::new(compiled))
+        }
+        Some(L7::KafkaRules(k)) => {
+            if k.kafka_rules.is_empty() {
+                return Err(err("kafka_rules.kafka_rules", "at least one rule is required".into()));
+            }
+            L7Rules::Kafka(Arc::new(k.clone()))
+        }
+        Some(L7::L7Rules(g)) => L7Rules::Generic(Arc::new(g.clone())),
+    };
+    if verdict != RuleVerdict::Allow && !matches!(l7, L7Rules::None) {
+        return Err(err("l7", "deny and pass rules cannot carry L7 rules".into()));
+    }
+    let mut remotes = r.remote_policies.clone();
+    remotes.sort_unstable();
+    remotes.dedup();
+    let rule_name: Arc<str> = if r.name.is_empty() {
+        format!("{name}/{at_dir}/{port_label}/{index}", at_dir = direction_of(at)).into()
+    } else {
+        r.name.as_str().into()
+    };
+    Ok(Rule {
+        name: rule_name,
+        precedence: r.precedence,
+        verdict,
+        proxy_id: r.proxy_id,
+        remotes: (!remotes.is_empty()).then(|| remotes.into_boxed_slice()),
+        server_names,
+        l7,
+        downstream_tls: r.downstream_tls_context.clone(),
+        upstream_tls: r.upstream_tls_context.clone(),
+    })
+}
+
+fn direction_of(at: &str) -> &'static str {
+    if at.starts_with("ingress") {
+        "ingress"
+    } else {
+        "egress"
+    }
+}
+
+/// Splits overlapping ranges of one protocol at their boundaries, merges
+/// their rules, appends wildcard rules, and checks one L7 type per port.
+fn build_port_map(
+    name: &str,
+    field: &str,
+    entries: &[Entry],
+    protocol: Protocol,
+) -> Result<PortMap, PolicyError> {
+    let entries: Vec<&Entry> = entries.iter().filter(|e| e.protocol == protocol).collect();
+    let wildcard_rules: Vec<Arc<Rule>> = entries
+        .iter()
+        .filter(|e| e.range.is_none())
+        .flat_map(|e| e.rules.iter().cloned())
+        .collect();
+    let has_wildcard = entries.iter().any(|e| e.range.is_none());
+    let mut bounds: Vec<u32> = Vec::new();
+    for (a, b) in entries.iter().filter_map(|e| e.range) {
+        bounds.push(a as u32);
+        bounds.push(b as u32 + 1);
+    }
+    bounds.sort_unstable();
+    bounds.dedup();
+    let mut map = PortMap::default();
+    let check = |rules: Vec<Arc<Rule>>, label: String| -> Result<Arc<PortRules>, PolicyError> {
+        let pr = PortRules::new(rules);
+        let mut kinds = pr.rules.iter().map(|r| r.l7.kind()).filter(|k| *k != L7Kind::None);
+        if let Some(first) = kinds.next() {
+            if let Some(other) = kinds.find(|k| *k != first) {
+                return Err(PolicyError::policy(
+                    name,
+                    format!("{field} (port {label})"),
+                    format!("{first:?} and {other:?} rules on the same port: one L7 type per port"),
+                ));
+            }
+        }
+        Ok(Arc::new(pr))
+    };
+    for w in bounds.windows(2) {
+        let (lo, hi) = (w[0] as u16, (w[1] - 1) as u16);
+        let mut rules: Vec<Arc<Rule>> = entries
+            .iter()
+            .filter(|e| e.range.is_some_and(|(a, b)| a <= lo && hi <= b))
+            .flat_map(|e| e.rules.iter().cloned())
+            .collect();
+        let covered = entries.iter().any(|e| e.range.is_some_and(|(a, b)| a <= lo && hi <= b));
+        if !covered {
+            continue;
+        }
+        rules.extend(wildcard_rules.iter().cloned());
+        let label = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+        map.ranges.push((lo, hi, check(rules, label)?));
+    }
+    if has_wildcard {
+        map.wildcard = Some(check(wildcard_rules, "*".into())?);
+    }
+    Ok(map)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,117 @@
+//! Access log: one JSON line per HTTP request and per refused connection.
+//!
+//! Events go through a bounded channel to one writer task, so the data path
+//! never blocks on disk; when the writer falls behind, events are dropped
+//! and counted (`portcullis_access_log_dropped_total`).
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+/// Events waiting for the writer; beyond this they are dropped.
+const QUEUE: usize = 16 * 1024;
+
+#[derive(Debug, Serialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Event {
+    Http(HttpEvent),
+    Connection(ConnectionEvent),
+}
+
+#[derive(Debug, Serialize)]
+pub struct Peers {
+    pub direction: &'static str,
+    pub listener: Arc<str>,
+    pub src_identity: u32,
+    pub src: SocketAddr,
+    pub dst_identity: u32,
+    pub dst: SocketAddr,
+}
+
+#[derive(Debug, Serialize)]
+pub struct HttpEvent {
+    pub time: String,
+    #[serde(flatten)]
+    pub peers: Arc<Peers>,
+    pub protocol: &'static str,
+    pub method: String,
+    pub path: String,
+    pub host: String,
+    pub status: u16,
+    pub verdict: &'static str,
+    pub rule: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub missing_headers: Vec<(String, String)>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub rejected_headers: Vec<(String, String)>,
+    pub latency_us: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ConnectionEvent {
+    pub time: String,
+    #[serde(flatten)]
+    pub peers: Arc<Peers>,
+    pub verdict: &'static str,
+    pub rule: String,
+    pub reason: String,
+}
+
+pub fn now() -> String {
+    humantime::format_rfc3339_micros(SystemTime::now()).to_string()
+}
+
+#[derive(Clone)]
+pub struct AccessLog {
+    tx: Option<mpsc::Sender<Event>>,
+}
+
+impl AccessLog {
+    /// No access log at all.
+    pub fn disabled() -> Self {
+        AccessLog { tx: None }
+    }
+
+    /// Starts the writer task: `-` is stdout, anything else a file appended to.
+    pub fn start(target: &PathBuf) -> std::io::Result<Self> {
+        let out: Box<dyn Write + Send> = if target.as_os_str() == "-" {
+            Box::new(std::io::stdout())
+        } else {
+            Box::new(std::fs::OpenOptions::new().create(true).append(true).open(target)?)
+        };
+        let (tx, rx) = mpsc::channel(QUEUE);
+        tokio::task::spawn_blocking(move || write_loop(rx, out));
+        Ok(AccessLog { tx: Some(tx) })
+    }
+
+    /// Queues an event; returns false when it had to be dropped.
+    pub fn log(&self, event: Event) -> bool {
+        match &self.tx {
+            None => true,
+            Some(tx) => tx.try_send(event).is_ok(),
+        }
+    }
+}
+
+fn write_loop(mut rx: mpsc::Receiver<Event>, out: Box<dyn Write + Send>) {
+    let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    while let Some(event) = rx.blocking_recv() {
+        let mut next = Some(event);
+        while let Some(e) = next.take() {
+            if serde_json::to_writer(&mut out, &e).is_ok() {
+                let _ = out.write_all(b"\n");
+            }
+            next = rx.try_recv().ok();
+        }
+        if let Err(e) = out.flush() {
+            tracing::warn!(error = %e, "access log write failed");
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Admin listener: `/ready`, `/metrics` (Prometheus text), `/config_dump`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::{header, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tracing::{debug, warn};
+
+use crate::state::Shared;
+
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, listeners: Arc<serde_json::Value>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                warn!(error = %e, "admin accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let (shared, listeners) = (shared.clone(), listeners.clone());
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let resp = route(&req, &shared, &listeners);
+                async move { Ok::<_, Infallible>(resp) }
+            });
+            if let Err(e) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), svc)
+                .await
+            {
+                debug!(error = %e, "admin connection ended");
+            }
+        });
+    }
+}
+
+pub fn bind_addr(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    let l = std::net::TcpListener::bind(addr)?;
+    l.set_nonblocking(true)?;
+    Ok(l)
+}
+
+fn route(req: &Request<Incoming>, shared: &Shared, listeners: &serde_json::Value) -> Response<Full<Bytes>> {
+    match req.uri().path() {
+        "/ready" if shared.is_ready() => text(StatusCode::OK, "ready\n".into()),
+        "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready: no policy applied yet\n".into()),
+        "/metrics" => {
+            let mut r = text(StatusCode::OK, shared.metrics.render());
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+            );
+            r
+        }
+        "/config_dump" => {
+            let policy = shared.policy();
+            let identities: Vec<_> = policy
+                .identities
+                .entries()
+                .iter()
+                .map(|(id, nets)| json!({"identity": id, "addresses": nets.iter().map(|n| n.to_string()).collect::<Vec<_>>()}))
+                .collect();
+            let body = json!({
+                "ready": shared.is_ready(),
+                "listeners": listeners,
+                "policy": policy.snapshot.dump(),
+                "identities": identities,
+                "last_rejection": shared.last_rejection(),
+            });
+            let mut r = text(StatusCode::OK, format!("{:#}\n", body));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            r
+        }
+        _ => text(StatusCode::NOT_FOUND, "try /ready, /metrics or /config_dump\n".into()),
+    }
+}
+
+fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
+    let mut r = Response::new(Full::new(Bytes::from(body)));
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    r
+}

@@ -1,0 +1,177 @@
+//! The standalone configuration file (`portcullis run --config FILE`).
+//! See docs/config.md. Every struct denies unknown fields: a misspelled key
+//! is an error naming it, never silently ignored.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use npds::Direction;
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Config {
+    #[serde(default = "default_admin")]
+    pub admin: SocketAddr,
+    #[serde(default)]
+    pub listeners: Vec<ListenerConfig>,
+    #[serde(default)]
+    pub endpoints: Vec<cnp::Endpoint>,
+    #[serde(default)]
+    pub identities: Vec<cnp::Identity>,
+    #[serde(default)]
+    pub policies: Vec<PathBuf>,
+    /// Where access-log JSON lines go: a file path, or `-` for stdout.
+    #[serde(default)]
+    pub access_log: Option<PathBuf>,
+}
+
+fn default_admin() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 9901))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DirectionConfig {
+    Ingress,
+    Egress,
+}
+
+impl From<DirectionConfig> for Direction {
+    fn from(d: DirectionConfig) -> Self {
+        match d {
+            DirectionConfig::Ingress => Direction::Ingress,
+            DirectionConfig::Egress => Direction::Egress,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    #[default]
+    Http,
+    Tcp,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ListenerConfig {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default = "default_listen_ip")]
+    pub address: IpAddr,
+    pub port: u16,
+    pub direction: DirectionConfig,
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    /// A fixed original destination, for running without redirection.
+    #[serde(default)]
+    pub upstream: Option<SocketAddr>,
+}
+
+fn default_listen_ip() -> IpAddr {
+    IpAddr::V4(Ipv4Addr::LOCALHOST)
+}
+
+impl ListenerConfig {
+    pub fn name(&self) -> String {
+        self.name
+            .clone()
+            .unwrap_or_else(|| format!("{}-{}", Direction::from(self.direction).as_str(), self.port))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Parse { path: PathBuf, source: serde_yaml_ng::Error },
+    #[error("{path}: {reason}")]
+    Invalid { path: PathBuf, reason: String },
+}
+
+impl Config {
+    /// Reads and validates the file; relative policy paths are resolved
+    /// against the file's directory.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let mut config: Config = serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        for p in &mut config.policies {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        }
+        if let Some(log) = &mut config.access_log {
+            if log.as_os_str() != "-" && log.is_relative() {
+                *log = base.join(&*log);
+            }
+        }
+        config.validate().map_err(|reason| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut seen = std::collections::HashSet::new();
+        for (i, l) in self.listeners.iter().enumerate() {
+            if !seen.insert((l.address, l.port)) {
+                return Err(format!("listeners[{i}]: {}:{} is used twice", l.address, l.port));
+            }
+            if l.port == 0 {
+                return Err(format!("listeners[{i}].port: must not be 0"));
+            }
+        }
+        let mut ids = std::collections::HashSet::new();
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if !ids.insert(e.id) {
+                return Err(format!("endpoints[{i}].id: endpoint id {} is used twice", e.id));
+            }
+            if e.ips.is_empty() || e.ips.len() > 2 {
+                return Err(format!("endpoints[{i}].ips: must hold 1 or 2 addresses"));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn inventory(&self) -> cnp::Inventory {
+        cnp::Inventory {
+            endpoints: self.endpoints.clone(),
+            identities: self.identities.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn misspelled_keys_are_errors() {
+        let e = serde_yaml_ng::from_str::<Config>("listeners:\n- port: 1\n  direction: ingress\n  upstrem: 1.2.3.4:5\n")
+            .unwrap_err();
+        assert!(e.to_string().contains("unknown field `upstrem`"), "{e}");
+        let e = serde_yaml_ng::from_str::<Config>("listeners:\n- port: 1\n  direction: sideways\n").unwrap_err();
+        assert!(e.to_string().contains("unknown variant `sideways`"), "{e}");
+    }
+
+    #[test]
+    fn defaults() {
+        let c: Config = serde_yaml_ng::from_str("listeners:\n- port: 10080\n  direction: ingress\n").unwrap();
+        assert_eq!(c.admin, "127.0.0.1:9901".parse().unwrap());
+        assert_eq!(c.listeners[0].protocol, ListenerProtocol::Http);
+        assert_eq!(c.listeners[0].name(), "ingress-10080");
+        assert!(c.validate().is_ok());
+    }
+}

@@ -1,0 +1,304 @@
+//! The HTTP adapter: hyper on both sides, policy per request.
+//!
+//! HTTP/1.1 and HTTP/2 (prior knowledge) are told apart by hyper-util's
+//! auto builder. Each request: framing hygiene → one normalized path →
+//! policy under the snapshot current at that moment → 403 / gRPC status 7,
+//! or forward exactly what was judged to the original destination.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Method, Request, Response, StatusCode, Uri, Version};
+use http_body_util::{Either, Full};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use l7_http::{HeaderLog, NoSecrets, RequestHead};
+use npds::L7Rules;
+use tokio::net::TcpStream;
+use tracing::{debug, warn};
+
+use crate::access_log::{self, Event, HttpEvent};
+use crate::conn::ConnInfo;
+use crate::metrics::RequestVerdict;
+use crate::state::Shared;
+use crate::upstream::Upstream;
+
+type Body = Either<Incoming, Full<Bytes>>;
+
+/// Request-head limits (bytes of the whole head; header count).
+const MAX_HEAD_BYTES: usize = 64 * 1024;
+const MAX_HEADERS: usize = 100;
+
+pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
+    let upstream = Arc::new(Upstream::new(conn.dst));
+    let svc = service_fn(move |req| {
+        let (conn, shared, upstream) = (conn.clone(), shared.clone(), upstream.clone());
+        async move { Ok::<_, Infallible>(handle(req, &conn, &shared, &upstream).await) }
+    });
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .max_buf_size(MAX_HEAD_BYTES)
+        .max_headers(MAX_HEADERS)
+        .keep_alive(true);
+    builder
+        .http2()
+        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_concurrent_streams(256);
+    if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await {
+        debug!(error = %e, "downstream connection ended with an error");
+    }
+}
+
+/// What the access log needs to know of one request, filled as it goes.
+struct Record {
+    start: Instant,
+    protocol: &'static str,
+    method: String,
+    path: String,
+    host: String,
+    rule: String,
+    reason: Option<String>,
+    headers: HeaderLog,
+}
+
+async fn handle(mut req: Request<Incoming>, conn: &ConnInfo, shared: &Shared, upstream: &Upstream) -> Response<Body> {
+    let mut rec = Record {
+        start: Instant::now(),
+        protocol: protocol_name(req.version()),
+        method: req.method().as_str().to_string(),
+        path: req.uri().path_and_query().map_or("", |p| p.as_str()).to_string(),
+        host: authority(&req).to_string(),
+        rule: String::new(),
+        reason: None,
+        headers: HeaderLog::default(),
+    };
+
+    if let Err(e) = l7_http::check_request_head(req.version(), req.headers()) {
+        return reject(shared, conn, rec, e.status(), e.to_string());
+    }
+    if req.method() == Method::CONNECT {
+        return reject(shared, conn, rec, StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not supported".into());
+    }
+    let path = match l7_http::normalize_path(&rec.path) {
+        Ok(p) => p,
+        Err(e) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, e.to_string()),
+    };
+
+    // Judge under the policy current now; an update mid-request does not
+    // change this request's verdict.
+    let policy = shared.policy();
+    let grpc = l7_http::is_grpc(req.headers());
+    let verdict = match conn.port_rules(&policy) {
+        Err(refusal) => Err(refusal.reason),
+        Ok((rules, remote)) => {
+            // Cloning a Method is a copy for the standard ones; it lets the
+            // headers be borrowed mutably for header-match side effects.
+            let method = req.method().clone();
+            let mut head = RequestHead {
+                method: method.as_str(),
+                path: &path,
+                authority: &rec.host,
+                headers: req.headers_mut(),
+            };
+            let log = &mut rec.headers;
+            let v = rules.decide(&remote, |l7| match l7 {
+                L7Rules::None => true,
+                L7Rules::Http(h) => h.matches(&mut head, &NoSecrets, log),
+                // Kafka or proxylib rules on an HTTP listener: fail closed.
+                L7Rules::Kafka(_) | L7Rules::Generic(_) => false,
+            });
+            rec.rule = v.rule_name().to_string();
+            if v.allowed {
+                Ok(())
+            } else {
+                Err(format!("identity {} not allowed", remote.identity))
+            }
+        }
+    };
+    drop(policy);
+    if let Err(reason) = verdict {
+        rec.reason = Some(reason);
+        let resp = l7_http::deny_response(grpc).map(|b| Either::Right(Full::new(b)));
+        shared.metrics.request(RequestVerdict::Denied);
+        finish(shared, conn, rec, resp.status(), "denied");
+        return resp;
+    }
+
+    forward(req, path, conn, shared, upstream, rec).await
+}
+
+async fn forward(
+    mut req: Request<Incoming>,
+    path: String,
+    conn: &ConnInfo,
+    shared: &Shared,
+    upstream: &Upstream,
+    mut rec: Record,
+) -> Response<Body> {
+    let downstream_version = req.version();
+    let upgrade = is_upgrade(&req);
+    let on_downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
+    strip_hop_by_hop(req.headers_mut(), upgrade);
+
+    let result = if downstream_version == Version::HTTP_2 {
+        let authority = if rec.host.is_empty() { conn.dst.to_string() } else { rec.host.clone() };
+        match Uri::builder().scheme("http").authority(authority).path_and_query(path).build() {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(e) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, format!("bad authority: {e}")),
+        }
+        upstream.send_h2(req).await
+    } else {
+        match path.parse::<Uri>() {
+            Ok(uri) => *req.uri_mut() = uri,
+            Err(e) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, format!("bad path: {e}")),
+        }
+        *req.version_mut() = Version::HTTP_11;
+        upstream.send_h1(req).await
+    };
+
+    let mut resp = match result {
+        Ok(resp) => resp,
+        Err(e) => {
+            let status = if e.is_downstream_fault() {
+                shared.metrics.request(RequestVerdict::Rejected);
+                StatusCode::BAD_REQUEST
+            } else {
+                shared.metrics.upstream_errors.inc();
+                StatusCode::SERVICE_UNAVAILABLE
+            };
+            warn!(error = %e, "upstream request failed");
+            rec.reason = Some(e.to_string());
+            finish(shared, conn, rec, status, "allowed");
+            return plain(status, "upstream connect error or disconnect/reset before headers\r\n");
+        }
+    };
+
+    if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
+        if let Some(down) = on_downstream_upgrade {
+            let up = hyper::upgrade::on(&mut resp);
+            tokio::spawn(async move {
+                match tokio::try_join!(down, up) {
+                    Ok((down, up)) => {
+                        let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
+                        if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
+                            debug!(error = %e, "upgraded connection ended");
+                        }
+                    }
+                    Err(e) => debug!(error = %e, "upgrade failed"),
+                }
+            });
+        }
+    } else {
+        strip_hop_by_hop(resp.headers_mut(), false);
+    }
+    shared.metrics.request(RequestVerdict::Allowed);
+    finish(shared, conn, rec, resp.status(), "allowed");
+    resp.map(Either::Left)
+}
+
+fn reject(shared: &Shared, conn: &ConnInfo, mut rec: Record, status: StatusCode, reason: String) -> Response<Body> {
+    debug!(%reason, "request rejected");
+    shared.metrics.request(RequestVerdict::Rejected);
+    let resp = plain(status, &format!("{reason}\r\n"));
+    rec.reason = Some(reason);
+    finish(shared, conn, rec, status, "rejected");
+    resp
+}
+
+fn plain(status: StatusCode, body: &str) -> Response<Body> {
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::copy_from_slice(body.as_bytes()))));
+    *resp.status_mut() = status;
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
+    resp
+}
+
+fn finish(shared: &Shared, conn: &ConnInfo, rec: Record, status: StatusCode, verdict: &'static str) {
+    let logged = shared.access_log.log(Event::Http(HttpEvent {
+        time: access_log::now(),
+        peers: conn.peers.clone(),
+        protocol: rec.protocol,
+        method: rec.method,
+        path: rec.path,
+        host: rec.host,
+        status: status.as_u16(),
+        verdict,
+        rule: rec.rule,
+        reason: rec.reason,
+        missing_headers: rec.headers.missing,
+        rejected_headers: rec.headers.rejected,
+        latency_us: rec.start.elapsed().as_micros() as u64,
+    }));
+    if !logged {
+        shared.metrics.access_log_dropped.inc();
+    }
+}
+
+fn protocol_name(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_11 => "HTTP/1.1",
+        Version::HTTP_2 => "HTTP/2",
+        _ => "HTTP/?",
+    }
+}
+
+/// `:authority` for HTTP/2 (and absolute-form HTTP/1), else `Host`.
+fn authority<B>(req: &Request<B>) -> &str {
+    req.uri()
+        .authority()
+        .map(|a| a.as_str())
+        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
+        .unwrap_or("")
+}
+
+fn is_upgrade<B>(req: &Request<B>) -> bool {
+    req.version() == Version::HTTP_11
+        && req.headers().contains_key(header::UPGRADE)
+        && req
+            .headers()
+            .get_all(header::CONNECTION)
+            .iter()
+            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+}
+
+/// Removes hop-by-hop headers (RFC 9110 7.6.1), including those the
+/// `Connection` header names; keeps `Connection: upgrade` + `Upgrade` when
+/// an upgrade is being relayed, and `te: trailers` (gRPC needs it).
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|s| s.split(','))
+        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        if keep_upgrade && name == header::UPGRADE {
+            continue;
+        }
+        headers.remove(&name);
+    }
+    if !keep_upgrade {
+        headers.remove(header::CONNECTION);
+        headers.remove(header::UPGRADE);
+    } else {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    for h in ["keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization"] {
+        headers.remove(h);
+    }
+    headers.remove(header::TRANSFER_ENCODING);
+    if headers
+        .get(header::TE)
+        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
+    {
+        headers.remove(header::TE);
+    }
+}

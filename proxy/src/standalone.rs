@@ -1,0 +1,149 @@
+//! The embedded control plane: CiliumNetworkPolicy YAML on disk, translated
+//! into the NPDS resources the agent would send, compiled, and swapped in.
+//! Policy paths are watched; an edit applies live, and a broken file leaves
+//! the last good policy enforcing (the error is logged and kept for
+//! `/config_dump`).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use notify::{RecursiveMode, Watcher};
+use npds::{IdentityTable, PolicySnapshot};
+use tokio::sync::mpsc;
+use tracing::{error, info, warn};
+
+use crate::config::Config;
+use crate::state::{PolicyState, Shared};
+
+/// Quiet time after a file event before reloading, so an editor's
+/// write-rename-chmod burst is one reload.
+const DEBOUNCE: Duration = Duration::from_millis(150);
+
+pub struct Standalone {
+    config: Config,
+    shared: Arc<Shared>,
+    version: u64,
+}
+
+impl Standalone {
+    pub fn new(config: Config, shared: Arc<Shared>) -> Self {
+        Standalone { config, shared, version: 0 }
+    }
+
+    /// Builds the next policy off to the side; nothing is published here.
+    fn build(&mut self) -> Result<PolicyState, String> {
+        let mut docs = Vec::new();
+        for file in policy_files(&self.config.policies)? {
+            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            docs.extend(cnp::parse_file(&file, &text).map_err(|e| e.to_string())?);
+        }
+        let translation = cnp::translate(&self.config.inventory(), &docs).map_err(|e| e.to_string())?;
+        let previous = self.shared.policy();
+        let version = (self.version + 1).to_string();
+        let snapshot = PolicySnapshot::compile(version, translation.network_policies, Some(&previous.snapshot))
+            .map_err(|e| e.to_string())?;
+        let identities = IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
+        self.version += 1;
+        Ok(PolicyState {
+            snapshot: Arc::new(snapshot),
+            identities: Arc::new(identities),
+        })
+    }
+
+    /// Loads once; on failure keeps what is enforcing and records why.
+    pub fn reload(&mut self) -> bool {
+        match self.build() {
+            Ok(state) => {
+                info!(
+                    version = state.snapshot.version(),
+                    endpoints = state.snapshot.len(),
+                    "policy applied"
+                );
+                self.shared.publish(state);
+                true
+            }
+            Err(e) => {
+                error!(error = %e, "policy rejected; the last good policy stays in force");
+                self.shared.reject(e);
+                false
+            }
+        }
+    }
+
+    /// Initial load, then reload on every change under the policy paths.
+    pub async fn run(mut self) {
+        self.reload();
+        let (tx, mut rx) = mpsc::channel::<()>(1);
+        let watched: Vec<PathBuf> = self.config.policies.clone();
+        let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+            if let Ok(ev) = res {
+                if ev.paths.iter().any(|p| is_policy_path(p, &watched)) {
+                    // Full means a reload is already pending: coalesce.
+                    let _ = tx.try_send(());
+                }
+            }
+        }) {
+            Ok(w) => w,
+            Err(e) => {
+                warn!(error = %e, "cannot watch policy files; live reload is off");
+                return;
+            }
+        };
+        for p in &self.config.policies {
+            let (target, mode) = if p.is_dir() {
+                (p.clone(), RecursiveMode::Recursive)
+            } else {
+                // Watch the directory: editors replace files by rename.
+                (p.parent().unwrap_or(Path::new(".")).to_path_buf(), RecursiveMode::NonRecursive)
+            };
+            if let Err(e) = watcher.watch(&target, mode) {
+                warn!(path = %target.display(), error = %e, "cannot watch policy path");
+            }
+        }
+        while rx.recv().await.is_some() {
+            tokio::time::sleep(DEBOUNCE).await;
+            while rx.try_recv().is_ok() {}
+            self.reload();
+        }
+    }
+}
+
+fn is_policy_path(p: &Path, roots: &[PathBuf]) -> bool {
+    roots.iter().any(|r| p == r || (p.starts_with(r) && is_yaml(p)))
+}
+
+fn is_yaml(p: &Path) -> bool {
+    matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml"))
+}
+
+/// Files named by the config: a file as is; a directory's `*.yaml`/`*.yml`,
+/// recursively, in name order so that results are stable.
+fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        if meta.is_dir() {
+            collect_dir(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    entries.sort();
+    for e in entries {
+        if e.is_dir() {
+            collect_dir(&e, out)?;
+        } else if is_yaml(&e) {
+            out.push(e);
+        }
+    }
+    Ok(())
+}

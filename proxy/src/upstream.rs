@@ -1,0 +1,144 @@
+//! Upstream connections of one downstream connection.
+//!
+//! A redirected connection has exactly one original destination, so each
+//! downstream connection keeps its own upstream connection (HTTP/1.1) or
+//! multiplexed session (HTTP/2) and reuses it for every request; there is no
+//! shared pool to lock on the hot path.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::client::conn::{http1, http2};
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::net::TcpStream;
+use tokio::sync::Mutex;
+
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpstreamError {
+    #[error("connect to {addr}: {source}")]
+    Connect { addr: SocketAddr, source: std::io::Error },
+    #[error("connect to {addr}: timed out after {CONNECT_TIMEOUT:?}")]
+    ConnectTimeout { addr: SocketAddr },
+    #[error("handshake with {addr}: {source}")]
+    Handshake { addr: SocketAddr, source: hyper::Error },
+    #[error("request to {addr}: {source}")]
+    Request { addr: SocketAddr, source: hyper::Error },
+}
+
+impl UpstreamError {
+    /// True when the downstream's own request body broke the exchange.
+    pub fn is_downstream_fault(&self) -> bool {
+        matches!(self, UpstreamError::Request { source, .. } if source.is_user())
+    }
+}
+
+pub struct Upstream {
+    addr: SocketAddr,
+    h1: Mutex<Option<http1::SendRequest<Incoming>>>,
+    h2: Mutex<Option<http2::SendRequest<Incoming>>>,
+}
+
+impl Upstream {
+    pub fn new(addr: SocketAddr) -> Self {
+        Upstream {
+            addr,
+            h1: Mutex::new(None),
+            h2: Mutex::new(None),
+        }
+    }
+
+    async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
+        let addr = self.addr;
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
+            .await
+            .map_err(|_| UpstreamError::ConnectTimeout { addr })?
+            .map_err(|source| UpstreamError::Connect { addr, source })?;
+        let _ = stream.set_nodelay(true);
+        Ok(TokioIo::new(stream))
+    }
+
+    /// Sends over the HTTP/1.1 connection, opening (or re-opening) it as
+    /// needed. A request that the old connection never sent is retried once
+    /// on a fresh one: that covers an upstream that closed an idle
+    /// keep-alive connection, without ever sending a request twice.
+    pub async fn send_h1(&self, req: Request<Incoming>) -> Result<Response<Incoming>, UpstreamError> {
+        let addr = self.addr;
+        let mut req = req;
+        for attempt in 0..2 {
+            let mut guard = self.h1.lock().await;
+            let usable = match guard.as_mut() {
+                Some(s) => !s.is_closed() && s.ready().await.is_ok(),
+                None => false,
+            };
+            if !usable {
+                let io = self.connect().await?;
+                let (sender, conn) = http1::Builder::new()
+                    .handshake(io)
+                    .await
+                    .map_err(|source| UpstreamError::Handshake { addr, source })?;
+                tokio::spawn(async move {
+                    if let Err(e) = conn.with_upgrades().await {
+                        tracing::debug!(error = %e, "upstream connection ended");
+                    }
+                });
+                *guard = Some(sender);
+            }
+            let Some(sender) = guard.as_mut() else { unreachable!("set above") };
+            let fut = sender.try_send_request(req);
+            drop(guard);
+            match fut.await {
+                Ok(resp) => return Ok(resp),
+                Err(mut e) => match e.take_message() {
+                    Some(unsent) if attempt == 0 => {
+                        req = unsent;
+                        continue;
+                    }
+                    _ => {
+                        return Err(UpstreamError::Request {
+                            addr,
+                            source: e.into_error(),
+                        })
+                    }
+                },
+            }
+        }
+        unreachable!("the loop returns on its second attempt")
+    }
+
+    /// Sends over the HTTP/2 session, opening it as needed.
+    pub async fn send_h2(&self, req: Request<Incoming>) -> Result<Response<Incoming>, UpstreamError> {
+        let addr = self.addr;
+        let mut sender = {
+            let mut guard = self.h2.lock().await;
+            match guard.as_ref() {
+                Some(s) if !s.is_closed() => s.clone(),
+                _ => {
+                    let io = self.connect().await?;
+                    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+                        .handshake(io)
+                        .await
+                        .map_err(|source| UpstreamError::Handshake { addr, source })?;
+                    tokio::spawn(async move {
+                        if let Err(e) = conn.await {
+                            tracing::debug!(error = %e, "upstream h2 session ended");
+                        }
+                    });
+                    *guard = Some(sender.clone());
+                    sender
+                }
+            }
+        };
+        sender
+            .ready()
+            .await
+            .map_err(|source| UpstreamError::Request { addr, source })?;
+        sender
+            .send_request(req)
+            .await
+            .map_err(|source| UpstreamError::Request { addr, source })
+    }
+}
