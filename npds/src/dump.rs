@@ -2,10 +2,14 @@
 
 use serde::Serialize;
 
-use envoy_types::pb::envoy::config::route::v3::{header_matcher::HeaderMatchSpecifier, HeaderMatcher};
+use envoy_types::pb::envoy::config::route::v3::{
+    header_matcher::HeaderMatchSpecifier, HeaderMatcher,
+};
 use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 
-use crate::proto::{port_network_policy_rule::L7, port_network_policy_rule::Verdict, PortNetworkPolicy};
+use crate::proto::{
+    port_network_policy_rule::Verdict, port_network_policy_rule::L7, PortNetworkPolicy,
+};
 use crate::PolicySnapshot;
 
 #[derive(Debug, Serialize)]
@@ -106,7 +110,8 @@ fn port_dump(p: &PortNetworkPolicy) -> PortDump {
                         h.http_rules
                             .iter()
                             .map(|rule| {
-                                let mut v: Vec<String> = rule.headers.iter().map(describe_matcher).collect();
+                                let mut v: Vec<String> =
+                                    rule.headers.iter().map(describe_matcher).collect();
                                 v.extend(rule.header_matches.iter().map(|m| {
                                     let value = if m.value_sds_secret.is_empty() {
                                         format!("{:?}", m.value)
@@ -174,7 +179,9 @@ pub(crate) fn describe_matcher(m: &HeaderMatcher) -> String {
             HeaderMatchSpecifier::ExactMatch(v) => format!("== {v:?}"),
             HeaderMatchSpecifier::SafeRegexMatch(r) => format!("~ {}", r.regex),
             HeaderMatchSpecifier::RangeMatch(r) => format!("in [{}, {})", r.start, r.end),
-            HeaderMatchSpecifier::PresentMatch(p) => if *p { "present" } else { "absent" }.to_string(),
+            HeaderMatchSpecifier::PresentMatch(p) => {
+                if *p { "present" } else { "absent" }.to_string()
+            }
             HeaderMatchSpecifier::PrefixMatch(v) => format!("starts with {v:?}"),
             HeaderMatchSpecifier::SuffixMatch(v) => format!("ends with {v:?}"),
             HeaderMatchSpecifier::ContainsMatch(v) => format!("contains {v:?}"),

@@ -26,7 +26,11 @@ impl fmt::Display for PolicyError {
 }
 
 impl PolicyError {
-    pub(crate) fn policy(resource: &str, field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn policy(
+        resource: &str,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         PolicyError {
             kind: "NetworkPolicy",
             resource: resource.to_string(),
@@ -35,7 +39,11 @@ impl PolicyError {
         }
     }
 
-    pub(crate) fn hosts(resource: &str, field: impl Into<String>, reason: impl Into<String>) -> Self {
+    pub(crate) fn hosts(
+        resource: &str,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> Self {
         PolicyError {
             kind: "NetworkPolicyHosts",
             resource: resource.to_string(),

@@ -33,7 +33,9 @@ struct Family<K> {
 
 impl<K> Default for Family<K> {
     fn default() -> Self {
-        Family { lengths: Vec::new() }
+        Family {
+            lengths: Vec::new(),
+        }
     }
 }
 
@@ -146,9 +148,14 @@ fn parse_prefix(s: &str) -> Result<IpNet, String> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    let net: IpNet = s.parse().map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+    let net: IpNet = s
+        .parse()
+        .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
     if net.trunc() != net {
-        return Err(format!("{s:?} has host bits set (did you mean {}?)", net.trunc()));
+        return Err(format!(
+            "{s:?} has host bits set (did you mean {}?)",
+            net.trunc()
+        ));
     }
     Ok(net)
 }
@@ -196,6 +203,9 @@ mod tests {
         assert!(e.to_string().contains("not an IP address or CIDR"), "{e}");
         let e = IdentityTable::compile(&[hosts(5, &["1.2.3.4"]), hosts(6, &["1.2.3.4/32"])])
             .unwrap_err();
-        assert!(e.to_string().contains("already claimed by identity 5"), "{e}");
+        assert!(
+            e.to_string().contains("already claimed by identity 5"),
+            "{e}"
+        );
     }
 }

@@ -17,7 +17,9 @@ impl SniPattern {
             return Err("empty server name pattern".into());
         }
         if pattern.ends_with('.') {
-            return Err(format!("server name pattern {pattern:?} has a trailing dot"));
+            return Err(format!(
+                "server name pattern {pattern:?} has a trailing dot"
+            ));
         }
         let lower = pattern.to_ascii_lowercase();
         if lower == "*" {
@@ -26,12 +28,18 @@ impl SniPattern {
         let mut re = String::from("^");
         for (i, label) in lower.split('.').enumerate() {
             if label.is_empty() {
-                return Err(format!("server name pattern {pattern:?} has an empty label"));
+                return Err(format!(
+                    "server name pattern {pattern:?} has an empty label"
+                ));
             }
             let last = i == lower.split('.').count() - 1;
             if label.chars().all(|c| c == '*') && label.len() >= 2 {
                 // One or more whole labels (the agent collapses *** to **).
-                re.push_str(if last { r"[-a-z0-9_]+(?:\.[-a-z0-9_]+)*" } else { r"(?:[-a-z0-9_]+\.)+" });
+                re.push_str(if last {
+                    r"[-a-z0-9_]+(?:\.[-a-z0-9_]+)*"
+                } else {
+                    r"(?:[-a-z0-9_]+\.)+"
+                });
                 continue;
             }
             for c in label.chars() {
@@ -55,7 +63,10 @@ impl SniPattern {
 
     fn build(source: &str, re: &str) -> Result<Self, String> {
         let regex = Regex::new(re).map_err(|e| format!("server name pattern {source:?}: {e}"))?;
-        Ok(SniPattern { source: source.to_string(), regex })
+        Ok(SniPattern {
+            source: source.to_string(),
+            regex,
+        })
     }
 
     pub fn matches(&self, sni: &str) -> bool {

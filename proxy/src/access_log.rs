@@ -74,17 +74,17 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// No access log at all.
-    pub fn disabled() -> Self {
-        AccessLog { tx: None }
-    }
-
     /// Starts the writer task: `-` is stdout, anything else a file appended to.
     pub fn start(target: &PathBuf) -> std::io::Result<Self> {
         let out: Box<dyn Write + Send> = if target.as_os_str() == "-" {
             Box::new(std::io::stdout())
         } else {
-            Box::new(std::fs::OpenOptions::new().create(true).append(true).open(target)?)
+            Box::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(target)?,
+            )
         };
         let (tx, rx) = mpsc::channel(QUEUE);
         tokio::task::spawn_blocking(move || write_loop(rx, out));

@@ -48,15 +48,24 @@ pub fn bind_addr(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-fn route(req: &Request<Incoming>, shared: &Shared, listeners: &serde_json::Value) -> Response<Full<Bytes>> {
+fn route(
+    req: &Request<Incoming>,
+    shared: &Shared,
+    listeners: &serde_json::Value,
+) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/ready" if shared.is_ready() => text(StatusCode::OK, "ready\n".into()),
-        "/ready" => text(StatusCode::SERVICE_UNAVAILABLE, "not ready: no policy applied yet\n".into()),
+        "/ready" => text(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: no policy applied yet\n".into(),
+        ),
         "/metrics" => {
             let mut r = text(StatusCode::OK, shared.metrics.render());
             r.headers_mut().insert(
                 header::CONTENT_TYPE,
-                header::HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+                header::HeaderValue::from_static(
+                    "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                ),
             );
             r
         }
@@ -76,18 +85,25 @@ fn route(req: &Request<Incoming>, shared: &Shared, listeners: &serde_json::Value
                 "last_rejection": shared.last_rejection(),
             });
             let mut r = text(StatusCode::OK, format!("{:#}\n", body));
-            r.headers_mut()
-                .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/json"));
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
             r
         }
-        _ => text(StatusCode::NOT_FOUND, "try /ready, /metrics or /config_dump\n".into()),
+        _ => text(
+            StatusCode::NOT_FOUND,
+            "try /ready, /metrics or /config_dump\n".into(),
+        ),
     }
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;
-    r.headers_mut()
-        .insert(header::CONTENT_TYPE, header::HeaderValue::from_static("text/plain"));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("text/plain"),
+    );
     r
 }

@@ -77,18 +77,24 @@ fn default_listen_ip() -> IpAddr {
 
 impl ListenerConfig {
     pub fn name(&self) -> String {
-        self.name
-            .clone()
-            .unwrap_or_else(|| format!("{}-{}", Direction::from(self.direction).as_str(), self.port))
+        self.name.clone().unwrap_or_else(|| {
+            format!("{}-{}", Direction::from(self.direction).as_str(), self.port)
+        })
     }
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("{path}: {source}")]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{path}: {source}")]
-    Parse { path: PathBuf, source: serde_yaml_ng::Error },
+    Parse {
+        path: PathBuf,
+        source: serde_yaml_ng::Error,
+    },
     #[error("{path}: {reason}")]
     Invalid { path: PathBuf, reason: String },
 }
@@ -101,10 +107,11 @@ impl Config {
             path: path.to_path_buf(),
             source,
         })?;
-        let mut config: Config = serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let mut config: Config =
+            serde_yaml_ng::from_str(&text).map_err(|source| ConfigError::Parse {
+                path: path.to_path_buf(),
+                source,
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         for p in &mut config.policies {
             if p.is_relative() {
@@ -127,7 +134,10 @@ impl Config {
         let mut seen = std::collections::HashSet::new();
         for (i, l) in self.listeners.iter().enumerate() {
             if !seen.insert((l.address, l.port)) {
-                return Err(format!("listeners[{i}]: {}:{} is used twice", l.address, l.port));
+                return Err(format!(
+                    "listeners[{i}]: {}:{} is used twice",
+                    l.address, l.port
+                ));
             }
             if l.port == 0 {
                 return Err(format!("listeners[{i}].port: must not be 0"));
@@ -136,7 +146,10 @@ impl Config {
         let mut ids = std::collections::HashSet::new();
         for (i, e) in self.endpoints.iter().enumerate() {
             if !ids.insert(e.id) {
-                return Err(format!("endpoints[{i}].id: endpoint id {} is used twice", e.id));
+                return Err(format!(
+                    "endpoints[{i}].id: endpoint id {} is used twice",
+                    e.id
+                ));
             }
             if e.ips.is_empty() || e.ips.len() > 2 {
                 return Err(format!("endpoints[{i}].ips: must hold 1 or 2 addresses"));
@@ -159,16 +172,20 @@ mod tests {
 
     #[test]
     fn misspelled_keys_are_errors() {
-        let e = serde_yaml_ng::from_str::<Config>("listeners:\n- port: 1\n  direction: ingress\n  upstrem: 1.2.3.4:5\n")
-            .unwrap_err();
+        let e = serde_yaml_ng::from_str::<Config>(
+            "listeners:\n- port: 1\n  direction: ingress\n  upstrem: 1.2.3.4:5\n",
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("unknown field `upstrem`"), "{e}");
-        let e = serde_yaml_ng::from_str::<Config>("listeners:\n- port: 1\n  direction: sideways\n").unwrap_err();
+        let e = serde_yaml_ng::from_str::<Config>("listeners:\n- port: 1\n  direction: sideways\n")
+            .unwrap_err();
         assert!(e.to_string().contains("unknown variant `sideways`"), "{e}");
     }
 
     #[test]
     fn defaults() {
-        let c: Config = serde_yaml_ng::from_str("listeners:\n- port: 10080\n  direction: ingress\n").unwrap();
+        let c: Config =
+            serde_yaml_ng::from_str("listeners:\n- port: 10080\n  direction: ingress\n").unwrap();
         assert_eq!(c.admin, "127.0.0.1:9901".parse().unwrap());
         assert_eq!(c.listeners[0].protocol, ListenerProtocol::Http);
         assert_eq!(c.listeners[0].name(), "ingress-10080");

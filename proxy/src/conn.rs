@@ -46,16 +46,26 @@ pub struct Refusal {
 
 impl ConnInfo {
     /// Finds this connection's port rules in `policy` and the remote identity.
-    pub fn port_rules<'p>(&self, policy: &'p PolicyState) -> Result<(&'p PortRules, Remote<'static>), Refusal> {
-        let ep = policy.snapshot.endpoint(self.endpoint_ip).ok_or_else(|| Refusal {
-            rule: String::new(),
-            reason: format!("no policy for endpoint {}", self.endpoint_ip),
-        })?;
+    pub fn port_rules<'p>(
+        &self,
+        policy: &'p PolicyState,
+    ) -> Result<(&'p PortRules, Remote<'static>), Refusal> {
+        let ep = policy
+            .snapshot
+            .endpoint(self.endpoint_ip)
+            .ok_or_else(|| Refusal {
+                rule: String::new(),
+                reason: format!("no policy for endpoint {}", self.endpoint_ip),
+            })?;
         let rules = ep
             .port(self.direction, Protocol::Tcp, self.dst.port())
             .ok_or_else(|| Refusal {
                 rule: String::new(),
-                reason: format!("port {}/TCP is not allowed {}", self.dst.port(), self.direction.as_str()),
+                reason: format!(
+                    "port {}/TCP is not allowed {}",
+                    self.dst.port(),
+                    self.direction.as_str()
+                ),
             })?;
         let remote = Remote {
             identity: policy.identities.lookup(self.remote_ip),
@@ -74,13 +84,22 @@ impl ConnInfo {
         } else {
             Err(Refusal {
                 rule: v.rule_name().to_string(),
-                reason: format!("identity {} may not reach port {}", remote.identity, self.dst.port()),
+                reason: format!(
+                    "identity {} may not reach port {}",
+                    remote.identity,
+                    self.dst.port()
+                ),
             })
         }
     }
 }
 
-pub async fn handle(stream: TcpStream, peer: SocketAddr, listener: Arc<Listener>, shared: Arc<Shared>) {
+pub async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+) {
     let _ = stream.set_nodelay(true);
     let dst = match listener.orig_dst.orig_dst(&stream) {
         Ok(d) => d,

@@ -25,6 +25,7 @@ use tracing::{debug, warn};
 use crate::access_log::{self, Event, HttpEvent};
 use crate::conn::ConnInfo;
 use crate::metrics::RequestVerdict;
+use crate::scanned::Scanned;
 use crate::state::Shared;
 use crate::upstream::Upstream;
 
@@ -36,6 +37,7 @@ const MAX_HEADERS: usize = 100;
 
 pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
     let upstream = Arc::new(Upstream::new(conn.dst));
+    let io = Scanned::new(stream, conn.clone(), shared.clone());
     let svc = service_fn(move |req| {
         let (conn, shared, upstream) = (conn.clone(), shared.clone(), upstream.clone());
         async move { Ok::<_, Infallible>(handle(req, &conn, &shared, &upstream).await) }
@@ -50,7 +52,10 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         .http2()
         .max_header_list_size(MAX_HEAD_BYTES as u32)
         .max_concurrent_streams(256);
-    if let Err(e) = builder.serve_connection_with_upgrades(TokioIo::new(stream), svc).await {
+    if let Err(e) = builder
+        .serve_connection_with_upgrades(TokioIo::new(io), svc)
+        .await
+    {
         debug!(error = %e, "downstream connection ended with an error");
     }
 }
@@ -67,12 +72,21 @@ struct Record {
     headers: HeaderLog,
 }
 
-async fn handle(mut req: Request<Incoming>, conn: &ConnInfo, shared: &Shared, upstream: &Upstream) -> Response<Body> {
+async fn handle(
+    mut req: Request<Incoming>,
+    conn: &ConnInfo,
+    shared: &Shared,
+    upstream: &Upstream,
+) -> Response<Body> {
     let mut rec = Record {
         start: Instant::now(),
         protocol: protocol_name(req.version()),
         method: req.method().as_str().to_string(),
-        path: req.uri().path_and_query().map_or("", |p| p.as_str()).to_string(),
+        path: req
+            .uri()
+            .path_and_query()
+            .map_or("", |p| p.as_str())
+            .to_string(),
         host: authority(&req).to_string(),
         rule: String::new(),
         reason: None,
@@ -83,7 +97,13 @@ async fn handle(mut req: Request<Incoming>, conn: &ConnInfo, shared: &Shared, up
         return reject(shared, conn, rec, e.status(), e.to_string());
     }
     if req.method() == Method::CONNECT {
-        return reject(shared, conn, rec, StatusCode::METHOD_NOT_ALLOWED, "CONNECT is not supported".into());
+        return reject(
+            shared,
+            conn,
+            rec,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not supported".into(),
+        );
     }
     let path = match l7_http::normalize_path(&rec.path) {
         Ok(p) => p,
@@ -147,16 +167,41 @@ async fn forward(
     strip_hop_by_hop(req.headers_mut(), upgrade);
 
     let result = if downstream_version == Version::HTTP_2 {
-        let authority = if rec.host.is_empty() { conn.dst.to_string() } else { rec.host.clone() };
-        match Uri::builder().scheme("http").authority(authority).path_and_query(path).build() {
+        let authority = if rec.host.is_empty() {
+            conn.dst.to_string()
+        } else {
+            rec.host.clone()
+        };
+        match Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+        {
             Ok(uri) => *req.uri_mut() = uri,
-            Err(e) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, format!("bad authority: {e}")),
+            Err(e) => {
+                return reject(
+                    shared,
+                    conn,
+                    rec,
+                    StatusCode::BAD_REQUEST,
+                    format!("bad authority: {e}"),
+                )
+            }
         }
         upstream.send_h2(req).await
     } else {
         match path.parse::<Uri>() {
             Ok(uri) => *req.uri_mut() = uri,
-            Err(e) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, format!("bad path: {e}")),
+            Err(e) => {
+                return reject(
+                    shared,
+                    conn,
+                    rec,
+                    StatusCode::BAD_REQUEST,
+                    format!("bad path: {e}"),
+                )
+            }
         }
         *req.version_mut() = Version::HTTP_11;
         upstream.send_h1(req).await
@@ -175,7 +220,10 @@ async fn forward(
             warn!(error = %e, "upstream request failed");
             rec.reason = Some(e.to_string());
             finish(shared, conn, rec, status, "allowed");
-            return plain(status, "upstream connect error or disconnect/reset before headers\r\n");
+            return plain(
+                status,
+                "upstream connect error or disconnect/reset before headers\r\n",
+            );
         }
     };
 
@@ -202,7 +250,13 @@ async fn forward(
     resp.map(Either::Left)
 }
 
-fn reject(shared: &Shared, conn: &ConnInfo, mut rec: Record, status: StatusCode, reason: String) -> Response<Body> {
+fn reject(
+    shared: &Shared,
+    conn: &ConnInfo,
+    mut rec: Record,
+    status: StatusCode,
+    reason: String,
+) -> Response<Body> {
     debug!(%reason, "request rejected");
     shared.metrics.request(RequestVerdict::Rejected);
     let resp = plain(status, &format!("{reason}\r\n"));
@@ -212,14 +266,22 @@ fn reject(shared: &Shared, conn: &ConnInfo, mut rec: Record, status: StatusCode,
 }
 
 fn plain(status: StatusCode, body: &str) -> Response<Body> {
-    let mut resp = Response::new(Either::Right(Full::new(Bytes::copy_from_slice(body.as_bytes()))));
+    let mut resp = Response::new(Either::Right(Full::new(Bytes::copy_from_slice(
+        body.as_bytes(),
+    ))));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
     resp
 }
 
-fn finish(shared: &Shared, conn: &ConnInfo, rec: Record, status: StatusCode, verdict: &'static str) {
+fn finish(
+    shared: &Shared,
+    conn: &ConnInfo,
+    rec: Record,
+    status: StatusCode,
+    verdict: &'static str,
+) {
     let logged = shared.access_log.log(Event::Http(HttpEvent {
         time: access_log::now(),
         peers: conn.peers.clone(),
@@ -254,18 +316,23 @@ fn authority<B>(req: &Request<B>) -> &str {
     req.uri()
         .authority()
         .map(|a| a.as_str())
-        .or_else(|| req.headers().get(header::HOST).and_then(|h| h.to_str().ok()))
+        .or_else(|| {
+            req.headers()
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+        })
         .unwrap_or("")
 }
 
 fn is_upgrade<B>(req: &Request<B>) -> bool {
     req.version() == Version::HTTP_11
         && req.headers().contains_key(header::UPGRADE)
-        && req
-            .headers()
-            .get_all(header::CONNECTION)
-            .iter()
-            .any(|v| v.to_str().is_ok_and(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case("upgrade"))))
+        && req.headers().get_all(header::CONNECTION).iter().any(|v| {
+            v.to_str().is_ok_and(|s| {
+                s.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
+            })
+        })
 }
 
 /// Removes hop-by-hop headers (RFC 9110 7.6.1), including those the
@@ -291,7 +358,12 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     } else {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    for h in ["keep-alive", "proxy-connection", "proxy-authenticate", "proxy-authorization"] {
+    for h in [
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+    ] {
         headers.remove(h);
     }
     headers.remove(header::TRANSFER_ENCODING);

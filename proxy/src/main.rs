@@ -9,6 +9,7 @@ mod conn;
 mod http;
 mod metrics;
 mod orig_dst;
+mod scanned;
 mod standalone;
 mod state;
 mod tcp;
@@ -31,7 +32,11 @@ use crate::orig_dst::{FixedUpstream, OrigDst, SocketOrigDst};
 use crate::state::Shared;
 
 #[derive(Parser)]
-#[command(name = "portcullis", version, about = "Transparent L7 policy proxy for Cilium")]
+#[command(
+    name = "portcullis",
+    version,
+    about = "Transparent L7 policy proxy for Cilium"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -73,7 +78,9 @@ fn main() -> anyhow::Result<()> {
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Plain => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -92,7 +99,11 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
 }
 
 fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4()? } else { TcpSocket::new_v6()? };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
     socket.set_reuseaddr(true)?;
     socket.bind(addr)?;
     socket.listen(4096)
@@ -100,7 +111,8 @@ fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 
 async fn serve(config: Config) -> anyhow::Result<()> {
     let access_log = match &config.access_log {
-        Some(path) => AccessLog::start(path).with_context(|| format!("opening access log {}", path.display()))?,
+        Some(path) => AccessLog::start(path)
+            .with_context(|| format!("opening access log {}", path.display()))?,
         None => AccessLog::start(&PathBuf::from("-"))?,
     };
     let shared = Arc::new(Shared::new(access_log));
@@ -108,7 +120,8 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let mut dump = Vec::new();
     for lc in &config.listeners {
         let addr = SocketAddr::new(lc.address, lc.port);
-        let socket = bind(addr).with_context(|| format!("listener {}: binding {addr}", lc.name()))?;
+        let socket =
+            bind(addr).with_context(|| format!("listener {}: binding {addr}", lc.name()))?;
         let orig_dst: Box<dyn OrigDst> = match lc.upstream {
             Some(up) => Box::new(FixedUpstream(up)),
             None => Box::new(SocketOrigDst { listen: addr }),
@@ -129,13 +142,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         tokio::spawn(accept_loop(socket, listener, shared.clone()));
     }
 
-    let admin = admin::bind_addr(config.admin).with_context(|| format!("admin: binding {}", config.admin))?;
+    let admin = admin::bind_addr(config.admin)
+        .with_context(|| format!("admin: binding {}", config.admin))?;
     info!(addr = %config.admin, "admin listening");
-    tokio::spawn(admin::serve(TcpListener::from_std(admin)?, shared.clone(), Arc::new(json!(dump))));
+    tokio::spawn(admin::serve(
+        TcpListener::from_std(admin)?,
+        shared.clone(),
+        Arc::new(json!(dump)),
+    ));
 
     tokio::spawn(standalone::Standalone::new(config, shared.clone()).run());
 
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     info!("shutting down");
     Ok(())
 }

@@ -44,7 +44,11 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("portcullis");
         let requests = Family::<VerdictLabel, Counter>::default();
-        registry.register("http_requests", "HTTP requests by verdict", requests.clone());
+        registry.register(
+            "http_requests",
+            "HTTP requests by verdict",
+            requests.clone(),
+        );
         let connections = Family::<VerdictLabel, Counter>::default();
         registry.register(
             "connections",
@@ -52,7 +56,11 @@ impl Metrics {
             connections.clone(),
         );
         let active_connections = Gauge::default();
-        registry.register("active_connections", "Open downstream connections", active_connections.clone());
+        registry.register(
+            "active_connections",
+            "Open downstream connections",
+            active_connections.clone(),
+        );
         let upstream_errors = Counter::default();
         registry.register(
             "upstream_errors",
@@ -60,15 +68,23 @@ impl Metrics {
             upstream_errors.clone(),
         );
         let updates = Family::<ResultLabel, Counter>::default();
-        registry.register("policy_updates", "Policy updates by result", updates.clone());
+        registry.register(
+            "policy_updates",
+            "Policy updates by result",
+            updates.clone(),
+        );
         let access_log_dropped = Counter::default();
         registry.register(
             "access_log_dropped",
             "Access-log events dropped because the writer fell behind",
             access_log_dropped.clone(),
         );
-        let v = |f: &Family<VerdictLabel, Counter>, verdict| f.get_or_create(&VerdictLabel { verdict }).clone();
-        let r = |f: &Family<ResultLabel, Counter>, result| f.get_or_create(&ResultLabel { result }).clone();
+        let v = |f: &Family<VerdictLabel, Counter>, verdict| {
+            f.get_or_create(&VerdictLabel { verdict }).clone()
+        };
+        let r = |f: &Family<ResultLabel, Counter>, result| {
+            f.get_or_create(&ResultLabel { result }).clone()
+        };
         Metrics {
             requests_allowed: v(&requests, "allowed"),
             requests_denied: v(&requests, "denied"),

@@ -40,7 +40,9 @@ impl OrigDst for SocketOrigDst {
             Some(a) => a,
             None => stream.local_addr()?,
         };
-        if dst == self.listen || (dst.port() == self.listen.port() && self.listen.ip().is_unspecified()) {
+        if dst == self.listen
+            || (dst.port() == self.listen.port() && self.listen.ip().is_unspecified())
+        {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "connection was not redirected: its destination is the listener itself",

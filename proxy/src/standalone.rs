@@ -28,21 +28,31 @@ pub struct Standalone {
 
 impl Standalone {
     pub fn new(config: Config, shared: Arc<Shared>) -> Self {
-        Standalone { config, shared, version: 0 }
+        Standalone {
+            config,
+            shared,
+            version: 0,
+        }
     }
 
     /// Builds the next policy off to the side; nothing is published here.
     fn build(&mut self) -> Result<PolicyState, String> {
         let mut docs = Vec::new();
         for file in policy_files(&self.config.policies)? {
-            let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
+            let text =
+                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
             docs.extend(cnp::parse_file(&file, &text).map_err(|e| e.to_string())?);
         }
-        let translation = cnp::translate(&self.config.inventory(), &docs).map_err(|e| e.to_string())?;
+        let translation =
+            cnp::translate(&self.config.inventory(), &docs).map_err(|e| e.to_string())?;
         let previous = self.shared.policy();
         let version = (self.version + 1).to_string();
-        let snapshot = PolicySnapshot::compile(version, translation.network_policies, Some(&previous.snapshot))
-            .map_err(|e| e.to_string())?;
+        let snapshot = PolicySnapshot::compile(
+            version,
+            translation.network_policies,
+            Some(&previous.snapshot),
+        )
+        .map_err(|e| e.to_string())?;
         let identities = IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
         self.version += 1;
         Ok(PolicyState {
@@ -76,26 +86,30 @@ impl Standalone {
         self.reload();
         let (tx, mut rx) = mpsc::channel::<()>(1);
         let watched: Vec<PathBuf> = self.config.policies.clone();
-        let mut watcher = match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
-            if let Ok(ev) = res {
-                if ev.paths.iter().any(|p| is_policy_path(p, &watched)) {
-                    // Full means a reload is already pending: coalesce.
-                    let _ = tx.try_send(());
+        let mut watcher =
+            match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
+                if let Ok(ev) = res {
+                    if ev.paths.iter().any(|p| is_policy_path(p, &watched)) {
+                        // Full means a reload is already pending: coalesce.
+                        let _ = tx.try_send(());
+                    }
                 }
-            }
-        }) {
-            Ok(w) => w,
-            Err(e) => {
-                warn!(error = %e, "cannot watch policy files; live reload is off");
-                return;
-            }
-        };
+            }) {
+                Ok(w) => w,
+                Err(e) => {
+                    warn!(error = %e, "cannot watch policy files; live reload is off");
+                    return;
+                }
+            };
         for p in &self.config.policies {
             let (target, mode) = if p.is_dir() {
                 (p.clone(), RecursiveMode::Recursive)
             } else {
                 // Watch the directory: editors replace files by rename.
-                (p.parent().unwrap_or(Path::new(".")).to_path_buf(), RecursiveMode::NonRecursive)
+                (
+                    p.parent().unwrap_or(Path::new(".")).to_path_buf(),
+                    RecursiveMode::NonRecursive,
+                )
             };
             if let Err(e) = watcher.watch(&target, mode) {
                 warn!(path = %target.display(), error = %e, "cannot watch policy path");
@@ -110,7 +124,9 @@ impl Standalone {
 }
 
 fn is_policy_path(p: &Path, roots: &[PathBuf]) -> bool {
-    roots.iter().any(|r| p == r || (p.starts_with(r) && is_yaml(p)))
+    roots
+        .iter()
+        .any(|r| p == r || (p.starts_with(r) && is_yaml(p)))
 }
 
 fn is_yaml(p: &Path) -> bool {

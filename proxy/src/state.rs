@@ -63,11 +63,17 @@ impl Shared {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
             error,
         };
-        *self.last_rejection.lock().unwrap_or_else(|p| p.into_inner()) = Some(rejection);
+        *self
+            .last_rejection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(rejection);
     }
 
     pub fn last_rejection(&self) -> Option<Rejection> {
-        self.last_rejection.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.last_rejection
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     pub fn is_ready(&self) -> bool {

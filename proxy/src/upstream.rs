@@ -20,13 +20,22 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
     #[error("connect to {addr}: {source}")]
-    Connect { addr: SocketAddr, source: std::io::Error },
+    Connect {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
     #[error("connect to {addr}: timed out after {CONNECT_TIMEOUT:?}")]
     ConnectTimeout { addr: SocketAddr },
     #[error("handshake with {addr}: {source}")]
-    Handshake { addr: SocketAddr, source: hyper::Error },
+    Handshake {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
     #[error("request to {addr}: {source}")]
-    Request { addr: SocketAddr, source: hyper::Error },
+    Request {
+        addr: SocketAddr,
+        source: hyper::Error,
+    },
 }
 
 impl UpstreamError {
@@ -65,7 +74,10 @@ impl Upstream {
     /// needed. A request that the old connection never sent is retried once
     /// on a fresh one: that covers an upstream that closed an idle
     /// keep-alive connection, without ever sending a request twice.
-    pub async fn send_h1(&self, req: Request<Incoming>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send_h1(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let addr = self.addr;
         let mut req = req;
         for attempt in 0..2 {
@@ -87,7 +99,9 @@ impl Upstream {
                 });
                 *guard = Some(sender);
             }
-            let Some(sender) = guard.as_mut() else { unreachable!("set above") };
+            let Some(sender) = guard.as_mut() else {
+                unreachable!("set above")
+            };
             let fut = sender.try_send_request(req);
             drop(guard);
             match fut.await {
@@ -110,7 +124,10 @@ impl Upstream {
     }
 
     /// Sends over the HTTP/2 session, opening it as needed.
-    pub async fn send_h2(&self, req: Request<Incoming>) -> Result<Response<Incoming>, UpstreamError> {
+    pub async fn send_h2(
+        &self,
+        req: Request<Incoming>,
+    ) -> Result<Response<Incoming>, UpstreamError> {
         let addr = self.addr;
         let mut sender = {
             let mut guard = self.h2.lock().await;

@@ -6,7 +6,9 @@ use prost::Message;
 
 use super::*;
 use envoy_types::pb::envoy::config::route::v3::header_matcher::HeaderMatchSpecifier;
-use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, RegexMatcher, StringMatcher};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    string_matcher::MatchPattern, RegexMatcher, StringMatcher,
+};
 
 /// NetworkPolicy{endpoint_ips:["10.0.0.1"], endpoint_id:42, ingress:[
 ///   {port:80, end_port:90, rules:[{name:"allow-empire", remote_policies:[1001,16777217],
@@ -41,24 +43,28 @@ fn expected_policy() -> NetworkPolicy {
             rules: vec![PortNetworkPolicyRule {
                 name: "allow-empire".into(),
                 remote_policies: vec![1001, 16777217],
-                l7: Some(port_network_policy_rule::L7::HttpRules(HttpNetworkPolicyRules {
-                    http_rules: vec![HttpNetworkPolicyRule {
-                        headers: vec![HeaderMatcher {
-                            name: ":path".into(),
-                            header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(
-                                StringMatcher {
-                                    match_pattern: Some(MatchPattern::SafeRegex(RegexMatcher {
-                                        regex: "/v1/.*".into(),
+                l7: Some(port_network_policy_rule::L7::HttpRules(
+                    HttpNetworkPolicyRules {
+                        http_rules: vec![HttpNetworkPolicyRule {
+                            headers: vec![HeaderMatcher {
+                                name: ":path".into(),
+                                header_match_specifier: Some(HeaderMatchSpecifier::StringMatch(
+                                    StringMatcher {
+                                        match_pattern: Some(MatchPattern::SafeRegex(
+                                            RegexMatcher {
+                                                regex: "/v1/.*".into(),
+                                                ..Default::default()
+                                            },
+                                        )),
                                         ..Default::default()
-                                    })),
-                                    ..Default::default()
-                                },
-                            )),
-                            ..Default::default()
+                                    },
+                                )),
+                                ..Default::default()
+                            }],
+                            header_matches: vec![],
                         }],
-                        header_matches: vec![],
-                    }],
-                })),
+                    },
+                )),
                 ..Default::default()
             }],
         }],
@@ -81,7 +87,10 @@ fn reserved_field_5_and_unknown_fields_are_skipped() {
     // 99 (varint) and 200 (length-delimited): fields from some future agent.
     bytes.extend_from_slice(&[0x98, 0x06, 0x01]);
     bytes.extend_from_slice(&[0xc2, 0x0c, 0x02, 0xff, 0xff]);
-    assert_eq!(NetworkPolicy::decode(bytes.as_slice()).unwrap(), expected_policy());
+    assert_eq!(
+        NetworkPolicy::decode(bytes.as_slice()).unwrap(),
+        expected_policy()
+    );
 }
 
 #[test]
@@ -90,7 +99,10 @@ fn rule_field_1_is_pass_precedence_not_remote_policies() {
     let bytes = [0x50, 0x14, 0x08, 0x05];
     let rule = PortNetworkPolicyRule::decode(&bytes[..]).unwrap();
     assert_eq!(rule.precedence, 20);
-    assert_eq!(rule.verdict, Some(port_network_policy_rule::Verdict::PassPrecedence(5)));
+    assert_eq!(
+        rule.verdict,
+        Some(port_network_policy_rule::Verdict::PassPrecedence(5))
+    );
     assert!(rule.remote_policies.is_empty());
     // An old agent's packed `remote_policies = 1` (wire type 2) must not be
     // misread as anything: it fails to decode, and the update is NACKed.
@@ -98,32 +110,51 @@ fn rule_field_1_is_pass_precedence_not_remote_policies() {
     assert!(PortNetworkPolicyRule::decode(&old[..]).is_err());
     // deny = 8.
     let deny = PortNetworkPolicyRule::decode(&[0x40, 0x01][..]).unwrap();
-    assert_eq!(deny.verdict, Some(port_network_policy_rule::Verdict::Deny(true)));
+    assert_eq!(
+        deny.verdict,
+        Some(port_network_policy_rule::Verdict::Deny(true))
+    );
 }
 
 #[test]
 fn header_match_and_kafka_and_tls_fields() {
     // HeaderMatch{name:"x-a", value:"b", match_action:FAIL_ON_MATCH(1),
     //             mismatch_action:REPLACE_ON_MISMATCH(4), value_sds_secret:"s"}
-    let hm = [0x0a, 0x03, b'x', b'-', b'a', 0x12, 0x01, b'b', 0x18, 0x01, 0x20, 0x04, 0x2a, 0x01, b's'];
+    let hm = [
+        0x0a, 0x03, b'x', b'-', b'a', 0x12, 0x01, b'b', 0x18, 0x01, 0x20, 0x04, 0x2a, 0x01, b's',
+    ];
     let m = HeaderMatch::decode(&hm[..]).unwrap();
     assert_eq!(m.match_action(), header_match::MatchAction::FailOnMatch);
-    assert_eq!(m.mismatch_action(), header_match::MismatchAction::ReplaceOnMismatch);
+    assert_eq!(
+        m.mismatch_action(),
+        header_match::MismatchAction::ReplaceOnMismatch
+    );
     assert_eq!(m.value_sds_secret, "s");
     assert_eq!(m.encode_to_vec(), hm);
 
     // KafkaNetworkPolicyRule{api_version:-1, api_keys:[0,3], client_id:"c", topic:"t"}
     let kr = [
-        0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, // 1 = -1 (int32, 10-byte varint)
+        0x08, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+        0x01, // 1 = -1 (int32, 10-byte varint)
         0x12, 0x02, 0x00, 0x03, // 2 packed [0, 3]
         0x1a, 0x01, b'c', 0x22, 0x01, b't',
     ];
     let k = KafkaNetworkPolicyRule::decode(&kr[..]).unwrap();
-    assert_eq!((k.api_version, k.api_keys.as_slice(), k.client_id.as_str(), k.topic.as_str()), (-1, &[0, 3][..], "c", "t"));
+    assert_eq!(
+        (
+            k.api_version,
+            k.api_keys.as_slice(),
+            k.client_id.as_str(),
+            k.topic.as_str()
+        ),
+        (-1, &[0, 3][..], "c", "t")
+    );
     assert_eq!(k.encode_to_vec(), kr);
 
     // TLSContext{server_names:["a"], validation_context_sds_secret:"v", tls_sds_secret:"t", alpn_protocols:["h2"]}
-    let tc = [0x22, 0x01, b'a', 0x2a, 0x01, b'v', 0x32, 0x01, b't', 0x3a, 0x02, b'h', b'2'];
+    let tc = [
+        0x22, 0x01, b'a', 0x2a, 0x01, b'v', 0x32, 0x01, b't', 0x3a, 0x02, b'h', b'2',
+    ];
     let t = TlsContext::decode(&tc[..]).unwrap();
     assert_eq!(t.tls_sds_secret, "t");
     assert_eq!(t.validation_context_sds_secret, "v");
@@ -134,8 +165,8 @@ fn header_match_and_kafka_and_tls_fields() {
 fn network_policy_hosts_golden_bytes() {
     // {policy: 16777217, host_addresses: ["10.0.0.0/8"]}
     let bytes = [
-        0x08, 0x81, 0x80, 0x80, 0x08, 0x12, 0x0a, b'1', b'0', b'.', b'0', b'.', b'0', b'.', b'0', b'/',
-        b'8',
+        0x08, 0x81, 0x80, 0x80, 0x08, 0x12, 0x0a, b'1', b'0', b'.', b'0', b'.', b'0', b'.', b'0',
+        b'/', b'8',
     ];
     let h = NetworkPolicyHosts::decode(&bytes[..]).unwrap();
     assert_eq!(h.policy, 16777217);

@@ -156,7 +156,11 @@ impl PortRules {
             .find(|k| *k != L7Kind::None)
             .unwrap_or(L7Kind::None);
         let header_matches = rules.iter().any(|r| r.has_header_matches());
-        PortRules { rules, l7, header_matches }
+        PortRules {
+            rules,
+            l7,
+            header_matches,
+        }
     }
 
     /// The L7 protocol the port's rules speak.
@@ -183,7 +187,10 @@ impl PortRules {
     /// effects. Pass moves evaluation down to its tier.
     pub fn decide(&self, remote: &Remote<'_>, mut l7: impl FnMut(&L7Rules) -> bool) -> Verdict<'_> {
         if self.rules.is_empty() {
-            return Verdict { allowed: true, rule: None };
+            return Verdict {
+                allowed: true,
+                rule: None,
+            };
         }
         let mut ceiling = u32::MAX;
         let mut decided: Option<&Rule> = None;
@@ -201,7 +208,10 @@ impl PortRules {
             }
             match rule.verdict {
                 RuleVerdict::Deny => {
-                    return Verdict { allowed: false, rule: Some(rule) };
+                    return Verdict {
+                        allowed: false,
+                        rule: Some(rule),
+                    };
                 }
                 RuleVerdict::Pass(tier) => {
                     if decided.is_none() {
@@ -212,14 +222,20 @@ impl PortRules {
                     let ok = l7(&rule.l7);
                     if ok && decided.is_none() {
                         if !self.header_matches {
-                            return Verdict { allowed: true, rule: Some(rule) };
+                            return Verdict {
+                                allowed: true,
+                                rule: Some(rule),
+                            };
                         }
                         decided = Some(rule);
                     }
                 }
             }
         }
-        Verdict { allowed: decided.is_some(), rule: decided }
+        Verdict {
+            allowed: decided.is_some(),
+            rule: decided,
+        }
     }
 }
 
@@ -363,13 +379,31 @@ fn compile_endpoint(name: &str, np: NetworkPolicy) -> Result<EndpointPolicy, Pol
     let mut ips = Vec::with_capacity(np.endpoint_ips.len());
     for (i, s) in np.endpoint_ips.iter().enumerate() {
         let ip: IpAddr = s.parse().map_err(|_| {
-            PolicyError::policy(name, format!("endpoint_ips[{i}]"), format!("{s:?} is not an IP address"))
+            PolicyError::policy(
+                name,
+                format!("endpoint_ips[{i}]"),
+                format!("{s:?} is not an IP address"),
+            )
         })?;
         ips.push(ip);
     }
-    let ingress = compile_direction(name, "ingress_per_port_policies", &np.ingress_per_port_policies)?;
-    let egress = compile_direction(name, "egress_per_port_policies", &np.egress_per_port_policies)?;
-    Ok(EndpointPolicy { id: np.endpoint_id, ips, ingress, egress, source: np })
+    let ingress = compile_direction(
+        name,
+        "ingress_per_port_policies",
+        &np.ingress_per_port_policies,
+    )?;
+    let egress = compile_direction(
+        name,
+        "egress_per_port_policies",
+        &np.egress_per_port_policies,
+    )?;
+    Ok(EndpointPolicy {
+        id: np.endpoint_id,
+        ips,
+        ingress,
+        egress,
+        source: np,
+    })
 }
 
 /// A validated port entry: its range (`None` = wildcard) and compiled rules.
@@ -404,10 +438,16 @@ fn compile_entry(name: &str, at: &str, p: &PortNetworkPolicy) -> Result<Entry, P
         return Err(err("end_port", format!("{} is above 65535", p.end_port)));
     }
     if p.end_port != 0 && p.end_port < p.port {
-        return Err(err("end_port", format!("{} is below port {}", p.end_port, p.port)));
+        return Err(err(
+            "end_port",
+            format!("{} is below port {}", p.end_port, p.port),
+        ));
     }
     if p.port == 0 && p.end_port != 0 {
-        return Err(err("end_port", "a range cannot start at the wildcard port 0".into()));
+        return Err(err(
+            "end_port",
+            "a range cannot start at the wildcard port 0".into(),
+        ));
     }
     let protocol = Protocol::try_from(p.protocol)
         .map_err(|_| err("protocol", format!("unknown protocol {}", p.protocol)))?;
@@ -451,7 +491,11 @@ fn compile_entry(name: &str, at: &str, p: &PortNetworkPolicy) -> Result<Entry, P
             upstream_tls: None,
         }));
     }
-    Ok(Entry { range, protocol, rules })
+    Ok(Entry {
+        range,
+        protocol,
+        rules,
+    })
 }
 
 fn compile_rule(
@@ -487,26 +531,36 @@ fn compile_rule(
         None => L7Rules::None,
         Some(L7::HttpRules(h)) => {
             let specs: Vec<_> = h.http_rules.iter().map(crate::convert::http_spec).collect();
-            let compiled = HttpRules::compile(&specs)
-                .map_err(|e| err("http_rules", e.to_string()))?;
+            let compiled =
+                HttpRules::compile(&specs).map_err(|e| err("http_rules", e.to_string()))?;
             L7Rules::Http(Arc::new(compiled))
         }
         Some(L7::KafkaRules(k)) => {
             if k.kafka_rules.is_empty() {
-                return Err(err("kafka_rules.kafka_rules", "at least one rule is required".into()));
+                return Err(err(
+                    "kafka_rules.kafka_rules",
+                    "at least one rule is required".into(),
+                ));
             }
             L7Rules::Kafka(Arc::new(k.clone()))
         }
         Some(L7::L7Rules(g)) => L7Rules::Generic(Arc::new(g.clone())),
     };
     if verdict != RuleVerdict::Allow && !matches!(l7, L7Rules::None) {
-        return Err(err("l7", "deny and pass rules cannot carry L7 rules".into()));
+        return Err(err(
+            "l7",
+            "deny and pass rules cannot carry L7 rules".into(),
+        ));
     }
     let mut remotes = r.remote_policies.clone();
     remotes.sort_unstable();
     remotes.dedup();
     let rule_name: Arc<str> = if r.name.is_empty() {
-        format!("{name}/{at_dir}/{port_label}/{index}", at_dir = direction_of(at)).into()
+        format!(
+            "{name}/{at_dir}/{port_label}/{index}",
+            at_dir = direction_of(at)
+        )
+        .into()
     } else {
         r.name.as_str().into()
     };
@@ -556,7 +610,11 @@ fn build_port_map(
     let mut map = PortMap::default();
     let check = |rules: Vec<Arc<Rule>>, label: String| -> Result<Arc<PortRules>, PolicyError> {
         let pr = PortRules::new(rules);
-        let mut kinds = pr.rules.iter().map(|r| r.l7.kind()).filter(|k| *k != L7Kind::None);
+        let mut kinds = pr
+            .rules
+            .iter()
+            .map(|r| r.l7.kind())
+            .filter(|k| *k != L7Kind::None);
         if let Some(first) = kinds.next() {
             if let Some(other) = kinds.find(|k| *k != first) {
                 return Err(PolicyError::policy(
@@ -575,12 +633,18 @@ fn build_port_map(
             .filter(|e| e.range.is_some_and(|(a, b)| a <= lo && hi <= b))
             .flat_map(|e| e.rules.iter().cloned())
             .collect();
-        let covered = entries.iter().any(|e| e.range.is_some_and(|(a, b)| a <= lo && hi <= b));
+        let covered = entries
+            .iter()
+            .any(|e| e.range.is_some_and(|(a, b)| a <= lo && hi <= b));
         if !covered {
             continue;
         }
         rules.extend(wildcard_rules.iter().cloned());
-        let label = if lo == hi { lo.to_string() } else { format!("{lo}-{hi}") };
+        let label = if lo == hi {
+            lo.to_string()
+        } else {
+            format!("{lo}-{hi}")
+        };
         map.ranges.push((lo, hi, check(rules, label)?));
     }
     if has_wildcard {

@@ -1,7 +1,13 @@
 use super::*;
-use crate::proto::{port_network_policy_rule::Verdict as V, HttpNetworkPolicyRule, HttpNetworkPolicyRules};
-use envoy_types::pb::envoy::config::route::v3::{header_matcher::HeaderMatchSpecifier, HeaderMatcher};
-use envoy_types::pb::envoy::r#type::matcher::v3::{string_matcher::MatchPattern, RegexMatcher, StringMatcher};
+use crate::proto::{
+    port_network_policy_rule::Verdict as V, HttpNetworkPolicyRule, HttpNetworkPolicyRules,
+};
+use envoy_types::pb::envoy::config::route::v3::{
+    header_matcher::HeaderMatchSpecifier, HeaderMatcher,
+};
+use envoy_types::pb::envoy::r#type::matcher::v3::{
+    string_matcher::MatchPattern, RegexMatcher, StringMatcher,
+};
 
 fn rule(name: &str, prec: u32, verdict: Option<V>, remotes: &[u32]) -> PortNetworkPolicyRule {
     PortNetworkPolicyRule {
@@ -14,7 +20,12 @@ fn rule(name: &str, prec: u32, verdict: Option<V>, remotes: &[u32]) -> PortNetwo
 }
 
 fn port(p: u32, end: u32, rules: Vec<PortNetworkPolicyRule>) -> PortNetworkPolicy {
-    PortNetworkPolicy { port: p, end_port: end, protocol: Protocol::Tcp as i32, rules }
+    PortNetworkPolicy {
+        port: p,
+        end_port: end,
+        protocol: Protocol::Tcp as i32,
+        rules,
+    }
 }
 
 fn policy(ingress: Vec<PortNetworkPolicy>) -> NetworkPolicy {
@@ -47,9 +58,15 @@ fn path_rule(regex: &str) -> Option<L7> {
 
 /// (identity, port) -> expected (allowed, deciding rule name).
 fn check(snap: &PolicySnapshot, cases: &[(u32, u16, bool, &str)]) {
-    let ep = snap.endpoint("10.0.0.1".parse().unwrap()).expect("endpoint");
+    let ep = snap
+        .endpoint("10.0.0.1".parse().unwrap())
+        .expect("endpoint");
     for (id, p, allowed, by) in cases {
-        let remote = Remote { identity: *id, proxy_id: 0, sni: None };
+        let remote = Remote {
+            identity: *id,
+            proxy_id: 0,
+            sni: None,
+        };
         let got = ep
             .port(Direction::Ingress, Protocol::Tcp, *p)
             .map(|pr| {
@@ -57,7 +74,11 @@ fn check(snap: &PolicySnapshot, cases: &[(u32, u16, bool, &str)]) {
                 (v.allowed, v.rule_name().to_string())
             })
             .unwrap_or((false, "no port".into()));
-        assert_eq!((got.0, got.1.as_str()), (*allowed, *by), "identity {id} port {p}");
+        assert_eq!(
+            (got.0, got.1.as_str()),
+            (*allowed, *by),
+            "identity {id} port {p}"
+        );
     }
 }
 
@@ -147,13 +168,31 @@ fn proxy_id_and_sni_narrow_rules() {
     let snap = compile(policy(vec![port(443, 0, vec![r]), port(80, 0, vec![p])]));
     let ep = snap.endpoint("10.0.0.1".parse().unwrap()).unwrap();
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 443).unwrap();
-    let remote = |sni| Remote { identity: 1, proxy_id: 0, sni };
+    let remote = |sni| Remote {
+        identity: 1,
+        proxy_id: 0,
+        sni,
+    };
     assert!(pr.allows_connection(&remote(Some("www.cilium.io"))).allowed);
     assert!(!pr.allows_connection(&remote(Some("cilium.io"))).allowed);
     assert!(!pr.allows_connection(&remote(None)).allowed);
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 80).unwrap();
-    assert!(pr.allows_connection(&Remote { identity: 5, proxy_id: 10001, sni: None }).allowed);
-    assert!(!pr.allows_connection(&Remote { identity: 5, proxy_id: 10002, sni: None }).allowed);
+    assert!(
+        pr.allows_connection(&Remote {
+            identity: 5,
+            proxy_id: 10001,
+            sni: None
+        })
+        .allowed
+    );
+    assert!(
+        !pr.allows_connection(&Remote {
+            identity: 5,
+            proxy_id: 10002,
+            sni: None
+        })
+        .allowed
+    );
 }
 
 #[test]
@@ -166,7 +205,11 @@ fn l7_judge_is_consulted_per_rule() {
     let ep = snap.endpoint("10.0.0.1".parse().unwrap()).unwrap();
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 80).unwrap();
     assert_eq!(pr.l7_kind(), L7Kind::Http);
-    let remote = Remote { identity: 1, proxy_id: 0, sni: None };
+    let remote = Remote {
+        identity: 1,
+        proxy_id: 0,
+        sni: None,
+    };
     let mut seen = 0;
     let v = pr.decide(&remote, |_| {
         seen += 1;
@@ -251,13 +294,15 @@ fn invalid_resources_are_rejected_with_their_field() {
 fn bad_regex_names_the_rule_and_header() {
     let mut r = rule("r", 0, None, &[]);
     r.l7 = path_rule("/v1/(unclosed");
-    let err = PolicySnapshot::compile("1", vec![policy(vec![port(80, 0, vec![r])])], None).unwrap_err();
+    let err =
+        PolicySnapshot::compile("1", vec![policy(vec![port(80, 0, vec![r])])], None).unwrap_err();
     let s = err.to_string();
     assert!(s.starts_with("NetworkPolicy \"7\": ingress_per_port_policies[0].rules[0].http_rules: http_rules[0].headers[0] (:path)"), "{s}");
     // An oversized regex is rejected rather than compiled (cilium#41314's trigger).
     let mut r = rule("r", 0, None, &[]);
     r.l7 = path_rule(&"(a|b|c|d)[0-9a-z]{1,100}".repeat(200));
-    let err = PolicySnapshot::compile("1", vec![policy(vec![port(80, 0, vec![r])])], None).unwrap_err();
+    let err =
+        PolicySnapshot::compile("1", vec![policy(vec![port(80, 0, vec![r])])], None).unwrap_err();
     assert!(err.to_string().contains("(:path)"), "{err}");
 }
 
@@ -267,7 +312,10 @@ fn duplicate_endpoint_ips_are_rejected_and_unchanged_endpoints_reused() {
     let mut b = policy(vec![]);
     b.endpoint_id = 8;
     let err = PolicySnapshot::compile("1", vec![a.clone(), b], None).unwrap_err();
-    assert_eq!(err.to_string(), "NetworkPolicy \"8\": endpoint_ips[0]: 10.0.0.1 is also claimed by endpoint 7");
+    assert_eq!(
+        err.to_string(),
+        "NetworkPolicy \"8\": endpoint_ips[0]: 10.0.0.1 is also claimed by endpoint 7"
+    );
 
     let first = PolicySnapshot::compile("1", vec![a.clone()], None).unwrap();
     let second = PolicySnapshot::compile("2", vec![a], Some(&first)).unwrap();
