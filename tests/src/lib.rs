@@ -1,1 +1,327 @@
-//! End-to-end test helpers.
+//! End-to-end harness: runs the real `portcullis` binary against real peers.
+//!
+//! Peers must be installed (`scripts/install-peers.sh`); a missing peer is a
+//! loud failure, never a skip. The binary comes from `PORTCULLIS_BIN`, else
+//! `target/release/portcullis`, else `target/debug/portcullis`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub use tempfile::TempDir;
+
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+pub fn portcullis_bin() -> PathBuf {
+    if let Ok(p) = std::env::var("PORTCULLIS_BIN") {
+        return PathBuf::from(p);
+    }
+    for profile in ["release", "debug"] {
+        let p = workspace_root()
+            .join("target")
+            .join(profile)
+            .join("portcullis");
+        if p.exists() {
+            return p;
+        }
+    }
+    panic!("portcullis binary not found: build it (cargo build --release -p portcullis) or set PORTCULLIS_BIN");
+}
+
+/// Fails loudly when a peer program is missing.
+pub fn require(program: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(
+        found,
+        "{program} is not installed: run scripts/install-peers.sh"
+    );
+}
+
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    panic!("nothing listening on {addr} after {timeout:?}");
+}
+
+/// A child process killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub name: String,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An nginx origin with the given `server { ... }` blocks.
+pub struct Nginx {
+    _proc: Proc,
+    pub dir: TempDir,
+}
+
+impl Nginx {
+    /// `ports` are waited for on 127.0.0.10, where test origins listen.
+    pub fn start(servers: &str, ports: &[u16]) -> Nginx {
+        require("nginx");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n\
+             keepalive_requests 100000;\n{servers}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = Command::new("nginx")
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-p")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nginx");
+        let p = Proc {
+            child,
+            name: "nginx".into(),
+        };
+        for port in ports {
+            wait_for_port(
+                SocketAddr::from(([127, 0, 0, 10], *port)),
+                Duration::from_secs(10),
+            );
+        }
+        Nginx { _proc: p, dir }
+    }
+}
+
+/// A running Portcullis in standalone mode.
+pub struct Portcullis {
+    proc: Proc,
+    pub dir: TempDir,
+    pub admin: SocketAddr,
+}
+
+impl Portcullis {
+    /// Writes `config` (YAML, `{admin}` replaced by a free admin address) and
+    /// `files` (name, content) into a temp dir and starts the binary there.
+    pub fn start(config: &str, files: &[(&str, &str)]) -> Portcullis {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        for (name, content) in files {
+            let p = dir.path().join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(p, content).unwrap();
+        }
+        let config = config.replace("{admin}", &admin.to_string());
+        let config = format!("{config}\naccessLog: access.log\n");
+        std::fs::write(dir.path().join("portcullis.yaml"), config).unwrap();
+        let child = Command::new(portcullis_bin())
+            .args(["run", "--config"])
+            .arg(dir.path().join("portcullis.yaml"))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("portcullis.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("spawn portcullis");
+        let pc = Portcullis {
+            proc: Proc {
+                child,
+                name: "portcullis".into(),
+            },
+            dir,
+            admin,
+        };
+        wait_for_port(admin, Duration::from_secs(10));
+        pc
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Waits until `/ready` says 200.
+    pub fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.admin_get("/ready").0 == 200 {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        panic!("portcullis not ready; log:\n{}", self.log());
+    }
+
+    pub fn admin_get(&self, path: &str) -> (u16, String) {
+        http_get(self.admin, path)
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("portcullis.log")).unwrap_or_default()
+    }
+
+    /// Access-log lines parsed as JSON (waits briefly for the writer).
+    pub fn access_log(&self) -> Vec<serde_json::Value> {
+        std::thread::sleep(Duration::from_millis(100));
+        std::fs::read_to_string(self.path("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| {
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("bad access log line {l:?}: {e}"))
+            })
+            .collect()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.proc.child.try_wait(), Ok(None))
+    }
+
+    /// A metric's value from `/metrics` (the full sample name with labels).
+    pub fn metric(&self, sample: &str) -> f64 {
+        let (_, body) = self.admin_get("/metrics");
+        body.lines()
+            .find_map(|l| {
+                l.strip_prefix(sample)
+                    .and_then(|rest| rest.trim().parse().ok())
+            })
+            .unwrap_or_else(|| panic!("metric {sample} not found in:\n{body}"))
+    }
+}
+
+/// A minimal HTTP/1.1 GET over a fresh connection (admin checks only).
+pub fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf);
+    let status = buf.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Sends raw bytes and returns whatever comes back before the peer closes
+/// or goes quiet: for request shapes no well-behaved client will send.
+pub fn raw_exchange(addr: SocketAddr, bytes: &[u8]) -> String {
+    let mut s = TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    s.write_all(bytes).unwrap();
+    let mut out = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => out.extend_from_slice(&buf[..n]),
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The outcome of one curl run.
+#[derive(Debug)]
+pub struct CurlResult {
+    pub exit: i32,
+    pub status: u16,
+    pub body: String,
+    pub stderr: String,
+}
+
+/// Runs curl with `args`, adding `-s -o - -w '\n%{http_code}'`.
+pub fn curl(args: &[&str]) -> CurlResult {
+    require("curl");
+    let out = Command::new("curl")
+        .args(["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    CurlResult {
+        exit: out.status.code().unwrap_or(-1),
+        status: code.trim().parse().unwrap_or(0),
+        body: body.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Starts a python peer script from tests/peers and waits for its "ready" line.
+pub fn python_peer(script: &str, args: &[&str]) -> Proc {
+    let path = workspace_root().join("tests/peers").join(script);
+    let mut child = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {script}: {e}"));
+    let stdout = child.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    assert!(
+        line.contains("ready"),
+        "{script} did not become ready: {line:?}"
+    );
+    Proc {
+        child,
+        name: script.into(),
+    }
+}
+
+/// Runs a python peer script to completion: (exit code, stdout).
+pub fn python_run(script: &str, args: &[&str]) -> (i32, String) {
+    let path = workspace_root().join("tests/peers").join(script);
+    let out = Command::new("python3")
+        .arg(&path)
+        .args(args)
+        .output()
+        .expect("run python");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}

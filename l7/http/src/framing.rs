@@ -27,6 +27,8 @@ pub enum FramingError {
     BareCr,
     #[error("NUL byte in the request head")]
     Nul,
+    #[error("fragment (#) in the request-target")]
+    Fragment,
     #[error("obsolete line folding (obs-fold) in a header")]
     ObsFold,
     #[error("malformed header line: {0}")]
@@ -168,6 +170,12 @@ impl FramingScanner {
                         b'\r' => self.cr = true,
                         b'\n' => return self.fail(FramingError::BareLf),
                         0 => return self.fail(FramingError::Nul),
+                        // Only the target can hold a '#'. The `http` crate drops
+                        // a fragment without a word; refuse it rather than judge
+                        // a shorter path than the client sent.
+                        b'#' if kind == LineKind::Request => {
+                            return self.fail(FramingError::Fragment)
+                        }
                         _ => {
                             if self.len < LINE_KEEP {
                                 self.buf[self.len] = b;
@@ -373,6 +381,7 @@ mod tests {
             (b"GET / HTTP/1.1\nHost: a\n\n", BareLf),
             (b"GET / HTTP/1.1\r\nHost: a\rX: b\r\n\r\n", BareCr),
             (b"GET / HTTP/1.1\r\nHost: a\0\r\n\r\n", Nul),
+            (b"GET /a#b HTTP/1.1\r\nHost: a\r\n\r\n", Fragment),
             (b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n", ObsFold),
             (b"GET / HTTP/1.1\r\nHost : a\r\n\r\n", BadHeaderLine("header name is not a token (whitespace before the colon?)")),
             (b"GET / HTTP/1.1\r\nno colon\r\n\r\n", BadHeaderLine("no colon")),

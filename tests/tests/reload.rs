@@ -1,0 +1,92 @@
+//! Live reload: an edited policy file applies without a restart; a broken
+//! one is refused, the last good policy keeps enforcing, and the error shows
+//! in /config_dump.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use portcullis_tests::*;
+
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+#[test]
+fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
+    let e = common::echo();
+    assert_eq!(curl(&[&e.url("/public/a")]).status, 200);
+    assert_eq!(curl(&[&e.url("/private/a")]).status, 403);
+
+    // Edit: now /private is allowed and /public is not.
+    let edited = common::ECHO_POLICY
+        .replace("/public/.*", "/private/.*")
+        .replace("{origin}", &e.origin.to_string());
+    std::fs::write(e.pc.path("policy.yaml"), &edited).unwrap();
+    eventually("the edited policy to apply", || {
+        curl(&[&e.url("/private/a")]).status == 200
+    });
+    assert_eq!(curl(&[&e.url("/public/a")]).status, 403);
+
+    // Break it: a misspelled field. The last good policy keeps enforcing.
+    std::fs::write(
+        e.pc.path("policy.yaml"),
+        edited.replace("method: GET", "methd: GET"),
+    )
+    .unwrap();
+    eventually("the rejection to show", || {
+        let (_, dump) = e.pc.admin_get("/config_dump");
+        dump.contains("methd")
+    });
+    assert_eq!(curl(&[&e.url("/private/a")]).status, 200);
+    assert_eq!(curl(&[&e.url("/public/a")]).status, 403);
+    let (_, dump) = e.pc.admin_get("/config_dump");
+    let dump: serde_json::Value = serde_json::from_str(&dump).unwrap();
+    let err = dump["last_rejection"]["error"].as_str().unwrap();
+    assert!(
+        err.contains("policy.yaml") && err.contains("methd"),
+        "{err}"
+    );
+    assert!(e.pc.metric("portcullis_policy_updates_total{result=\"rejected\"}") >= 1.0);
+    assert!(e.pc.log().contains("policy rejected"), "{}", e.pc.log());
+
+    // An invalid regex is refused the same way.
+    std::fs::write(
+        e.pc.path("policy.yaml"),
+        edited.replace("/private/.*", "/private/("),
+    )
+    .unwrap();
+    eventually("the regex rejection to show", || {
+        let (_, dump) = e.pc.admin_get("/config_dump");
+        dump.contains("/private/(")
+    });
+    assert_eq!(curl(&[&e.url("/private/a")]).status, 200);
+}
+
+#[test]
+fn startup_with_broken_policy_is_not_ready_and_fails_closed() {
+    let broken = common::ECHO_POLICY.replace("endpointSelector", "endpointSelectr");
+    let e = common::echo_unready(&broken);
+    eventually("the rejection to show", || {
+        e.pc.admin_get("/config_dump").1.contains("endpointSelectr")
+    });
+    assert_eq!(e.pc.admin_get("/ready").0, 503);
+    // No policy at all: every connection is refused, never let through.
+    let r = curl(&[&e.url("/public/a")]);
+    assert!([7, 52, 56].contains(&r.exit), "{r:?}");
+    // Fixing the file makes it ready without a restart.
+    std::fs::write(
+        e.pc.path("policy.yaml"),
+        common::ECHO_POLICY.replace("{origin}", &e.origin.to_string()),
+    )
+    .unwrap();
+    eventually("ready after the fix", || e.pc.admin_get("/ready").0 == 200);
+    assert_eq!(curl(&[&e.url("/public/a")]).status, 200);
+}
