@@ -69,6 +69,10 @@ pub struct ListenerConfig {
     /// A fixed original destination, for running without redirection.
     #[serde(default)]
     pub upstream: Option<SocketAddr>,
+    /// IP_TRANSPARENT on the listening socket, for TPROXY / `bpf_sk_assign`
+    /// redirection (needs CAP_NET_ADMIN).
+    #[serde(default)]
+    pub transparent: bool,
 }
 
 fn default_listen_ip() -> IpAddr {

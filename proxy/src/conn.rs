@@ -75,6 +75,11 @@ impl ConnInfo {
         Ok((rules, remote))
     }
 
+    /// SO_MARK for connections to the original destination.
+    pub fn upstream_mark(&self) -> u32 {
+        crate::upstream::cilium_mark(self.direction, self.peers.src_identity)
+    }
+
     /// The L3/L4 verdict under `policy`.
     pub fn admit(&self, policy: &PolicyState) -> Result<(), Refusal> {
         let (rules, remote) = self.port_rules(policy)?;

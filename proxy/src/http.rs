@@ -36,7 +36,7 @@ const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
 
 pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
-    let upstream = Arc::new(Upstream::new(conn.dst));
+    let upstream = Arc::new(Upstream::new(conn.dst, conn.upstream_mark()));
     let io = Scanned::new(stream, conn.clone(), shared.clone());
     let svc = service_fn(move |req| {
         let (conn, shared, upstream) = (conn.clone(), shared.clone(), upstream.clone());

@@ -98,13 +98,21 @@ fn run(args: RunArgs) -> anyhow::Result<()> {
     rt.block_on(serve(config))
 }
 
-fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener> {
     let socket = if addr.is_ipv4() {
         TcpSocket::new_v4()?
     } else {
         TcpSocket::new_v6()?
     };
     socket.set_reuseaddr(true)?;
+    if transparent {
+        let sock = socket2::SockRef::from(&socket);
+        if addr.is_ipv4() {
+            sock.set_ip_transparent_v4(true)?;
+        } else {
+            sock.set_ip_transparent_v6(true)?;
+        }
+    }
     socket.bind(addr)?;
     socket.listen(4096)
 }
@@ -121,7 +129,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     for lc in &config.listeners {
         let addr = SocketAddr::new(lc.address, lc.port);
         let socket =
-            bind(addr).with_context(|| format!("listener {}: binding {addr}", lc.name()))?;
+            bind(addr, lc.transparent).with_context(|| format!("listener {}: binding {addr}", lc.name()))?;
         let orig_dst: Box<dyn OrigDst> = match lc.upstream {
             Some(up) => Box::new(FixedUpstream(up)),
             None => Box::new(SocketOrigDst { listen: addr }),

@@ -8,14 +8,13 @@ use tracing::debug;
 use crate::conn::ConnInfo;
 
 pub async fn relay(mut downstream: TcpStream, conn: Arc<ConnInfo>) {
-    let mut upstream = match TcpStream::connect(conn.dst).await {
+    let mut upstream = match crate::upstream::connect(conn.dst, conn.upstream_mark()).await {
         Ok(s) => s,
         Err(e) => {
             debug!(dst = %conn.dst, error = %e, "upstream connect failed");
             return;
         }
     };
-    let _ = upstream.set_nodelay(true);
     if let Err(e) = tokio::io::copy_bidirectional(&mut downstream, &mut upstream).await {
         debug!(error = %e, "relay ended");
     }

@@ -12,7 +12,7 @@ use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::net::TcpStream;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Mutex;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -45,29 +45,53 @@ impl UpstreamError {
     }
 }
 
+/// Cilium's upstream socket mark: `base | (id & 0xFFFF) << 16 | (id >> 16) & 0xFF`,
+/// base 0x0A00 on ingress and 0x0B00 on egress, `id` the source identity.
+/// Redirect rules match it to let the proxy's own connections through.
+pub fn cilium_mark(direction: npds::Direction, source_identity: u32) -> u32 {
+    let base = match direction {
+        npds::Direction::Ingress => 0x0A00,
+        npds::Direction::Egress => 0x0B00,
+    };
+    base | (source_identity & 0xFFFF) << 16 | ((source_identity >> 16) & 0xFF)
+}
+
+/// Connects to `addr` with `mark` set on the socket. Setting a mark needs
+/// CAP_NET_ADMIN; without it the connection goes unmarked (fine when there
+/// is no redirection to escape, as with a fixed `upstream`).
+pub async fn connect(addr: SocketAddr, mark: u32) -> Result<TcpStream, UpstreamError> {
+    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
+        .map_err(|source| UpstreamError::Connect { addr, source })?;
+    if let Err(e) = socket2::SockRef::from(&socket).set_mark(mark) {
+        tracing::trace!(error = %e, "upstream SO_MARK not set");
+    }
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, socket.connect(addr))
+        .await
+        .map_err(|_| UpstreamError::ConnectTimeout { addr })?
+        .map_err(|source| UpstreamError::Connect { addr, source })?;
+    let _ = stream.set_nodelay(true);
+    Ok(stream)
+}
+
 pub struct Upstream {
     addr: SocketAddr,
+    mark: u32,
     h1: Mutex<Option<http1::SendRequest<Incoming>>>,
     h2: Mutex<Option<http2::SendRequest<Incoming>>>,
 }
 
 impl Upstream {
-    pub fn new(addr: SocketAddr) -> Self {
+    pub fn new(addr: SocketAddr, mark: u32) -> Self {
         Upstream {
             addr,
+            mark,
             h1: Mutex::new(None),
             h2: Mutex::new(None),
         }
     }
 
     async fn connect(&self) -> Result<TokioIo<TcpStream>, UpstreamError> {
-        let addr = self.addr;
-        let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(addr))
-            .await
-            .map_err(|_| UpstreamError::ConnectTimeout { addr })?
-            .map_err(|source| UpstreamError::Connect { addr, source })?;
-        let _ = stream.set_nodelay(true);
-        Ok(TokioIo::new(stream))
+        Ok(TokioIo::new(connect(self.addr, self.mark).await?))
     }
 
     /// Sends over the HTTP/1.1 connection, opening (or re-opening) it as
@@ -157,5 +181,20 @@ impl Upstream {
             .send_request(req)
             .await
             .map_err(|source| UpstreamError::Request { addr, source })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::cilium_mark;
+    use npds::Direction;
+
+    #[test]
+    fn marks_follow_cilium() {
+        assert_eq!(cilium_mark(Direction::Ingress, 0), 0x0A00);
+        assert_eq!(cilium_mark(Direction::Egress, 2), 0x0002_0B00);
+        // Identity 16777217 (1<<24 | 1): low 16 bits up top, bits 16..24 in the low byte.
+        assert_eq!(cilium_mark(Direction::Egress, 0x0100_0001), 0x0001_0B00);
+        assert_eq!(cilium_mark(Direction::Ingress, 0x0012_3456), 0x3456_0A12);
     }
 }

@@ -1,0 +1,313 @@
+//! Parsing `toPorts` entries: ports, ranges, protocols and HTTP rules, with
+//! the agent's validation (`PortRule.Validate`, `PortProtocol.Validate`,
+//! `PortRuleHTTP.Sanitize`) plus a compile check of every HTTP regex.
+
+use crate::error::Fault;
+use crate::spec::{HeaderMatchSpec, HttpRule, Mismatch, PortProto, PortRule, PortSpec, Proto};
+use crate::yaml::Node;
+
+/// The namespace Cilium syncs policy secrets into (`--policy-secrets-namespace`).
+pub(crate) const SECRETS_NAMESPACE: &str = "cilium-secrets";
+
+pub(crate) fn parse_port_rule(
+    node: Node<'_>,
+    deny: bool,
+    namespace: Option<&str>,
+) -> Result<PortRule, Fault> {
+    let f = if deny {
+        node.fields(&["ports", "rules"], &[])?
+    } else {
+        node.fields(
+            &["ports", "rules"],
+            &[
+                "serverNames",
+                "terminatingTLS",
+                "originatingTLS",
+                "listener",
+            ],
+        )?
+    };
+    let ports_node = f.require("ports")?;
+    let mut ports = Vec::new();
+    for (p, v) in ports_node.list()? {
+        ports.push(parse_port(Node::new(v, &p))?);
+    }
+    if ports.is_empty() {
+        return Err(Fault::invalid(ports_node.path, "empty list allows nothing"));
+    }
+    if ports.len() > 40 {
+        return Err(Fault::invalid(
+            ports_node.path,
+            "too many ports, the max is 40",
+        ));
+    }
+
+    let mut http = Vec::new();
+    if let Some(rules) = f.get("rules") {
+        if deny {
+            return Err(Fault::invalid(
+                rules.path,
+                "deny rules cannot carry L7 rules",
+            ));
+        }
+        let r = rules.fields(&["http"], &["kafka", "dns", "l7proto", "l7"])?;
+        if let Some(list) = r.get("http") {
+            for (p, v) in list.list()? {
+                http.push(parse_http(Node::new(v, &p), namespace)?);
+            }
+        }
+        if !http.is_empty() {
+            for port in &ports {
+                if port.protocol != Proto::Tcp {
+                    return Err(Fault::invalid(
+                        &port.path,
+                        format!(
+                            "L7 rules can only apply to TCP (not {})",
+                            port.protocol.name()
+                        ),
+                    ));
+                }
+                if port.port == PortSpec::Number(0) {
+                    return Err(Fault::invalid(
+                        &port.path,
+                        "L7 rules can not be used when a port is 0",
+                    ));
+                }
+            }
+        }
+    }
+    Ok(PortRule { ports, http })
+}
+
+fn parse_port(node: Node<'_>) -> Result<PortProto, Fault> {
+    let f = node.fields(&["port", "endPort", "protocol"], &[])?;
+    let port_node = f.require("port")?;
+    let port = parse_port_spec(&port_node.scalar_string()?)
+        .map_err(|m| Fault::invalid(port_node.path, m))?;
+
+    let protocol = match f.get("protocol") {
+        None => Proto::Any,
+        Some(p) => {
+            let s = p.str()?;
+            match s.to_ascii_uppercase().as_str() {
+                "VRRP" | "IGMP" => return Err(Fault::unsupported_because(p.path, s)),
+                _ => Proto::parse(s).ok_or_else(|| {
+                    Fault::invalid(
+                        p.path,
+                        format!("invalid protocol {s:?} (TCP, UDP, SCTP or ANY)"),
+                    )
+                })?,
+            }
+        }
+    };
+
+    let mut end_port = 0;
+    if let Some(e) = f.get("endPort") {
+        let v = e.u64()?;
+        let v = u16::try_from(v)
+            .map_err(|_| Fault::invalid(e.path, format!("port {v} out of range (0-65535)")))?;
+        match &port {
+            PortSpec::Named(_) => {
+                return Err(Fault::invalid(e.path, "endPort requires a numeric port"))
+            }
+            PortSpec::Number(0) if v != 0 => {
+                return Err(Fault::invalid(e.path, "endPort requires a non-zero port"))
+            }
+            PortSpec::Number(p) if v != 0 && v < *p => {
+                return Err(Fault::invalid(
+                    e.path,
+                    format!("endPort {v} is less than port {p}"),
+                ))
+            }
+            _ => {}
+        }
+        end_port = v;
+    }
+    Ok(PortProto {
+        path: node.path.to_string(),
+        port,
+        end_port,
+        protocol,
+    })
+}
+
+/// A port number, or an IANA service name (lower-cased, as the agent does).
+pub(crate) fn parse_port_spec(s: &str) -> Result<PortSpec, String> {
+    if s.is_empty() {
+        return Err("port must be specified".into());
+    }
+    if s.bytes().all(|b| b.is_ascii_digit()) {
+        if s.len() > 1 && s.starts_with('0') {
+            return Err(format!("port {s:?} has a leading zero"));
+        }
+        return match s.parse::<u32>() {
+            Ok(n) if n <= 65535 => Ok(PortSpec::Number(n as u16)),
+            _ => Err(format!("port {s} out of range (0-65535)")),
+        };
+    }
+    if is_service_name(s) {
+        return Ok(PortSpec::Named(s.to_ascii_lowercase()));
+    }
+    Err(format!(
+        "invalid port {s:?}: neither a number nor a port name"
+    ))
+}
+
+/// IANA service name: 1-15 of `[a-z0-9-]` with a letter, no `-` at either
+/// end and no `--`.
+pub(crate) fn is_service_name(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    !lower.is_empty()
+        && lower.len() <= 15
+        && lower
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && lower.bytes().any(|b| b.is_ascii_lowercase())
+        && !lower.starts_with('-')
+        && !lower.ends_with('-')
+        && !lower.contains("--")
+}
+
+fn parse_http(node: Node<'_>, namespace: Option<&str>) -> Result<HttpRule, Fault> {
+    let f = node.fields(&["path", "method", "host", "headers", "headerMatches"], &[])?;
+    let mut rule = HttpRule::default();
+    for (key, slot) in [
+        ("path", &mut rule.path),
+        ("method", &mut rule.method),
+        ("host", &mut rule.host),
+    ] {
+        if let Some(n) = f.get(key) {
+            let re = n.str()?;
+            check_regex(re).map_err(|m| Fault::invalid(n.path, m))?;
+            *slot = re.to_string();
+        }
+    }
+    if let Some(h) = f.get("headers") {
+        for (p, v) in h.list()? {
+            let s = Node::new(v, &p).str()?;
+            if s.trim().is_empty() {
+                return Err(Fault::invalid(&p, "empty header"));
+            }
+            rule.headers.push(s.to_string());
+        }
+    }
+    if let Some(h) = f.get("headerMatches") {
+        for (p, v) in h.list()? {
+            rule.header_matches
+                .push(parse_header_match(Node::new(v, &p), namespace)?);
+        }
+    }
+    Ok(rule)
+}
+
+fn parse_header_match(node: Node<'_>, namespace: Option<&str>) -> Result<HeaderMatchSpec, Fault> {
+    let f = node.fields(&["name", "value", "mismatch", "secret"], &[])?;
+    let name_node = f.require("name")?;
+    let name = name_node.str()?;
+    if name.is_empty() {
+        return Err(Fault::invalid(name_node.path, "header name missing"));
+    }
+    let mismatch = match f.get("mismatch") {
+        None => Mismatch::Fail,
+        Some(m) => match m.str()? {
+            "LOG" => Mismatch::Log,
+            "ADD" => Mismatch::Add,
+            "DELETE" => Mismatch::Delete,
+            "REPLACE" => Mismatch::Replace,
+            other => {
+                return Err(Fault::invalid(
+                    m.path,
+                    format!("invalid header action {other:?} (LOG, ADD, DELETE or REPLACE)"),
+                ))
+            }
+        },
+    };
+    let value = match f.get("value") {
+        Some(v) => v.str()?.to_string(),
+        None => String::new(),
+    };
+    let mut sds_secret = None;
+    if let Some(s) = f.get("secret") {
+        // With secret sync on, the agent sends an inline `value` and drops the
+        // secret when both are given; refuse rather than drop it silently.
+        if !value.is_empty() {
+            return Err(Fault::unsupported_because(
+                s.path,
+                "secret together with value; the agent would send the value and ignore the secret",
+            ));
+        }
+        let sf = s.fields(&["name", "namespace"], &[])?;
+        let sname_node = sf.require("name")?;
+        let sname = sname_node.str()?;
+        if sname.is_empty() {
+            return Err(Fault::invalid(sname_node.path, "secret name missing"));
+        }
+        let sns = match (sf.get("namespace"), namespace) {
+            (Some(n), _) => n.str()?.to_string(),
+            (None, Some(ns)) => ns.to_string(),
+            (None, None) => {
+                return Err(Fault::invalid(
+                    sf.path_of("namespace"),
+                    "required in a CiliumClusterwideNetworkPolicy",
+                ))
+            }
+        };
+        sds_secret = Some(format!("{SECRETS_NAMESPACE}/{sns}-{sname}"));
+    }
+    Ok(HeaderMatchSpec {
+        name: name.to_string(),
+        value,
+        mismatch,
+        sds_secret,
+    })
+}
+
+/// Compiles a regex the way the proxy will (RE2 syntax, `regex` crate).
+fn check_regex(re: &str) -> Result<(), String> {
+    regex::Regex::new(re).map(|_| ()).map_err(|e| {
+        let detail = e
+            .to_string()
+            .lines()
+            .rev()
+            .find_map(|l| l.strip_prefix("error: ").map(str::to_string))
+            .unwrap_or_else(|| e.to_string().replace('\n', " "));
+        format!("invalid regular expression {re:?}: {detail}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn port_specs() {
+        let table: &[(&str, Result<PortSpec, &str>)] = &[
+            ("80", Ok(PortSpec::Number(80))),
+            ("0", Ok(PortSpec::Number(0))),
+            ("65535", Ok(PortSpec::Number(65535))),
+            ("HTTP", Ok(PortSpec::Named("http".into()))),
+            ("http-alt", Ok(PortSpec::Named("http-alt".into()))),
+            ("65536", Err("port 65536 out of range (0-65535)")),
+            ("080", Err("port \"080\" has a leading zero")),
+            (
+                "-x",
+                Err("invalid port \"-x\": neither a number nor a port name"),
+            ),
+            ("", Err("port must be specified")),
+        ];
+        for (s, want) in table {
+            assert_eq!(
+                parse_port_spec(s),
+                want.clone().map_err(str::to_string),
+                "{s}"
+            );
+        }
+    }
+
+    #[test]
+    fn regex_errors_are_one_line() {
+        let err = check_regex("/v1/(").unwrap_err();
+        assert_eq!(err, "invalid regular expression \"/v1/(\": unclosed group");
+        assert!(check_regex("GET|POST").is_ok());
+    }
+}
