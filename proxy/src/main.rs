@@ -7,6 +7,7 @@ mod admin;
 mod config;
 mod conn;
 mod http;
+mod listeners;
 mod metrics;
 mod orig_dst;
 mod scanned;
@@ -22,13 +23,11 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
 use serde_json::json;
-use tokio::net::{TcpListener, TcpSocket};
-use tracing::{info, warn};
+use tokio::net::TcpListener;
+use tracing::info;
 
 use crate::access_log::AccessLog;
 use crate::config::Config;
-use crate::conn::Listener;
-use crate::orig_dst::{FixedUpstream, OrigDst, SocketOrigDst};
 use crate::state::Shared;
 
 #[derive(Parser)]
@@ -57,7 +56,8 @@ struct RunArgs {
     /// Log format for diagnostics (the access log is always JSON lines).
     #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "PORTCULLIS_LOG_FORMAT")]
     log_format: LogFormat,
-    /// Worker threads (default: one per core).
+    /// Worker threads, each accepting on its own SO_REUSEPORT socket
+    /// (default: one per core).
     #[arg(long, env = "PORTCULLIS_WORKERS")]
     workers: Option<usize>,
 }
@@ -90,34 +90,20 @@ fn init_tracing(format: LogFormat) {
 fn run(args: RunArgs) -> anyhow::Result<()> {
     init_tracing(args.log_format);
     let config = Config::load(&args.config)?;
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.workers {
-        rt.worker_threads(n.max(1));
-    }
-    let rt = rt.enable_all().build().context("starting the runtime")?;
-    rt.block_on(serve(config))
+    let workers = args
+        .workers
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+        .max(1);
+    // The control side (admin, policy loading, access-log writer) runs on
+    // this thread; connections run on the workers.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    rt.block_on(serve(config, workers))
 }
 
-fn bind(addr: SocketAddr, transparent: bool) -> std::io::Result<TcpListener> {
-    let socket = if addr.is_ipv4() {
-        TcpSocket::new_v4()?
-    } else {
-        TcpSocket::new_v6()?
-    };
-    socket.set_reuseaddr(true)?;
-    if transparent {
-        let sock = socket2::SockRef::from(&socket);
-        if addr.is_ipv4() {
-            sock.set_ip_transparent_v4(true)?;
-        } else {
-            sock.set_ip_transparent_v6(true)?;
-        }
-    }
-    socket.bind(addr)?;
-    socket.listen(4096)
-}
-
-async fn serve(config: Config) -> anyhow::Result<()> {
+async fn serve(config: Config, workers: usize) -> anyhow::Result<()> {
     let access_log = match &config.access_log {
         Some(path) => AccessLog::start(path)
             .with_context(|| format!("opening access log {}", path.display()))?,
@@ -125,30 +111,20 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     };
     let shared = Arc::new(Shared::new(access_log));
 
-    let mut dump = Vec::new();
-    for lc in &config.listeners {
-        let addr = SocketAddr::new(lc.address, lc.port);
-        let socket =
-            bind(addr, lc.transparent).with_context(|| format!("listener {}: binding {addr}", lc.name()))?;
-        let orig_dst: Box<dyn OrigDst> = match lc.upstream {
-            Some(up) => Box::new(FixedUpstream(up)),
-            None => Box::new(SocketOrigDst { listen: addr }),
-        };
-        let listener = Arc::new(Listener {
-            name: lc.name().into(),
-            direction: lc.direction.into(),
-            protocol: lc.protocol,
-            proxy_id: u32::from(lc.port),
-            orig_dst,
-        });
-        dump.push(json!({
-            "name": lc.name(), "address": addr.to_string(), "direction": listener.direction.as_str(),
-            "protocol": format!("{:?}", lc.protocol).to_lowercase(),
-            "upstream": lc.upstream.map(|u| u.to_string()),
-        }));
-        info!(name = %listener.name, %addr, direction = listener.direction.as_str(), "listening");
-        tokio::spawn(accept_loop(socket, listener, shared.clone()));
-    }
+    let bound = listeners::bind_all(&config.listeners, workers)?;
+    let dump: Vec<_> = config
+        .listeners
+        .iter()
+        .map(|lc| {
+            json!({
+                "name": lc.name(), "address": SocketAddr::new(lc.address, lc.port).to_string(),
+                "direction": npds::Direction::from(lc.direction).as_str(),
+                "protocol": format!("{:?}", lc.protocol).to_lowercase(),
+                "upstream": lc.upstream.map(|u| u.to_string()),
+                "transparent": lc.transparent,
+            })
+        })
+        .collect();
 
     let admin = admin::bind_addr(config.admin)
         .with_context(|| format!("admin: binding {}", config.admin))?;
@@ -160,25 +136,11 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     ));
 
     tokio::spawn(standalone::Standalone::new(config, shared.clone()).run());
+    listeners::spawn_workers(bound, workers, shared)?;
 
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     info!("shutting down");
     Ok(())
-}
-
-async fn accept_loop(socket: TcpListener, listener: Arc<Listener>, shared: Arc<Shared>) {
-    loop {
-        match socket.accept().await {
-            Ok((stream, peer)) => {
-                tokio::spawn(conn::handle(stream, peer, listener.clone(), shared.clone()));
-            }
-            Err(e) => {
-                // EMFILE and friends: back off instead of spinning.
-                warn!(listener = %listener.name, error = %e, "accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-        }
-    }
 }

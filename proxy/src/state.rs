@@ -45,10 +45,11 @@ impl Shared {
         }
     }
 
-    /// The current policy. Callers hold the `Arc` for the duration of one
-    /// decision, so an update never changes a decision half-way.
-    pub fn policy(&self) -> Arc<PolicyState> {
-        self.policy.load_full()
+    /// The current policy. Callers hold the guard for the duration of one
+    /// decision (never across an await), so an update never changes a
+    /// decision half-way; the guard avoids a reference-count round trip.
+    pub fn policy(&self) -> arc_swap::Guard<Arc<PolicyState>> {
+        self.policy.load()
     }
 
     pub fn publish(&self, state: PolicyState) {

@@ -60,8 +60,12 @@ pub fn cilium_mark(direction: npds::Direction, source_identity: u32) -> u32 {
 /// CAP_NET_ADMIN; without it the connection goes unmarked (fine when there
 /// is no redirection to escape, as with a fixed `upstream`).
 pub async fn connect(addr: SocketAddr, mark: u32) -> Result<TcpStream, UpstreamError> {
-    let socket = if addr.is_ipv4() { TcpSocket::new_v4() } else { TcpSocket::new_v6() }
-        .map_err(|source| UpstreamError::Connect { addr, source })?;
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(|source| UpstreamError::Connect { addr, source })?;
     if let Err(e) = socket2::SockRef::from(&socket).set_mark(mark) {
         tracing::trace!(error = %e, "upstream SO_MARK not set");
     }

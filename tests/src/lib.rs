@@ -325,3 +325,307 @@ pub fn python_run(script: &str, args: &[&str]) -> (i32, String) {
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
+
+// ==== Network namespaces (tests/tests/redirect.rs) ===========================
+//
+// Real kernel redirection (iptables REDIRECT, TPROXY) inside network namespaces
+// the tests create and delete; the root namespace's routes and rules are never
+// touched. Processes run in a namespace through `ip netns exec NS ...`, which
+// execs the program itself, so `Proc`'s kill reaches it.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Fails loudly unless the tests run as root (CI does): namespaces,
+/// iptables and port 80 all need it.
+pub fn require_root(why: &str) {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let euid = status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|v| v.split_whitespace().nth(1))
+        .unwrap_or("?");
+    assert_eq!(
+        euid, "0",
+        "{why}: must run as root (CAP_NET_ADMIN, CAP_NET_BIND_SERVICE), as CI does; euid is {euid}"
+    );
+}
+
+/// Runs `cmd`, panicking with its output when it fails; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n{}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace named `pcx-<pid>-<n>-<tag>`, deleted on drop (also
+/// when the test panics). Declare it before the processes that run in it, so
+/// that they are killed first.
+pub struct Netns {
+    pub name: String,
+}
+
+static NETNS_SEQ: AtomicUsize = AtomicUsize::new(0);
+
+impl Netns {
+    pub fn new(tag: &str) -> Netns {
+        require_root("creating a network namespace");
+        require("ip");
+        sweep_stale_netns();
+        let name = format!(
+            "pcx-{}-{}-{tag}",
+            std::process::id(),
+            NETNS_SEQ.fetch_add(1, Ordering::Relaxed)
+        );
+        run_ok(Command::new("ip").args(["netns", "add", &name]));
+        let ns = Netns { name };
+        ns.ip("link set lo up");
+        ns
+    }
+
+    /// `ip -n NS <args>` (whitespace-separated), which must succeed.
+    pub fn ip(&self, args: &str) -> String {
+        run_ok(
+            Command::new("ip")
+                .args(["-n", &self.name])
+                .args(args.split_whitespace()),
+        )
+    }
+
+    /// A command that runs `program` inside the namespace.
+    pub fn command(&self, program: &str) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.name, program]);
+        c
+    }
+
+    /// Runs `cmdline` (whitespace-separated) inside the namespace; it must succeed.
+    pub fn run(&self, cmdline: &str) -> String {
+        let mut words = cmdline.split_whitespace();
+        let program = words.next().expect("empty command line");
+        run_ok(self.command(program).args(words))
+    }
+
+    /// Waits until something accepts TCP connections on `addr` inside the namespace.
+    pub fn wait_for_port(&self, addr: SocketAddr, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        let probe = format!("exec 3<>/dev/tcp/{}/{}", addr.ip(), addr.port());
+        while Instant::now() < deadline {
+            let ok = self
+                .command("bash")
+                .args(["-c", &probe])
+                .stderr(Stdio::null())
+                .status()
+                .map(|s| s.success())
+                .unwrap_or(false);
+            if ok {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "nothing listening on {addr} in netns {} after {timeout:?}",
+            self.name
+        );
+    }
+
+    /// The packet counter of the one `iptables -S` rule in `table`/`chain`
+    /// whose text contains `needle`.
+    pub fn iptables_packets(&self, table: &str, chain: &str, needle: &str) -> u64 {
+        let rules = self.run(&format!("iptables -t {table} -S {chain} -v"));
+        let line = rules
+            .lines()
+            .filter(|l| l.starts_with("-A ") && l.contains(needle))
+            .collect::<Vec<_>>();
+        assert_eq!(
+            line.len(),
+            1,
+            "expected one rule containing {needle:?} in {table}/{chain}:\n{rules}"
+        );
+        let mut words = line[0].split_whitespace();
+        words.find(|w| *w == "-c");
+        words
+            .next()
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("no packet counter in {:?}", line[0]))
+    }
+
+    /// Every table's rules with counters, routing rules and addresses: for
+    /// failure messages.
+    pub fn dump(&self) -> String {
+        let mut out = format!("--- netns {} ---\n", self.name);
+        for (what, program, args) in [
+            ("addresses", "ip", "-brief addr"),
+            ("ip rules", "ip", "rule"),
+            ("table 100", "ip", "route show table 100"),
+            ("nat", "iptables", "-t nat -S -v"),
+            ("mangle", "iptables", "-t mangle -S -v"),
+        ] {
+            let o = self.command(program).args(args.split_whitespace()).output();
+            let text = match o {
+                Ok(o) => {
+                    String::from_utf8_lossy(&o.stdout).into_owned()
+                        + &String::from_utf8_lossy(&o.stderr)
+                }
+                Err(e) => e.to_string(),
+            };
+            out += &format!("# {what}\n{text}");
+        }
+        out
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// Deletes `pcx-<pid>-...` namespaces left by test processes that died
+/// without unwinding (SIGKILL), so they do not pile up.
+fn sweep_stale_netns() {
+    let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
+        return;
+    };
+    for line in String::from_utf8_lossy(&out.stdout).lines() {
+        let Some(name) = line.split_whitespace().next() else {
+            continue;
+        };
+        let Some(pid) = name
+            .strip_prefix("pcx-")
+            .and_then(|r| r.split('-').next())
+            .and_then(|p| p.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if !Path::new(&format!("/proc/{pid}")).exists() {
+            let _ = Command::new("ip").args(["netns", "del", name]).status();
+        }
+    }
+}
+
+/// Runs curl inside `ns`, like `curl`.
+pub fn curl_in(ns: &Netns, args: &[&str]) -> CurlResult {
+    require("curl");
+    let out = ns
+        .command("curl")
+        .args(["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"])
+        .args(args)
+        .output()
+        .expect("run curl in netns");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
+    CurlResult {
+        exit: out.status.code().unwrap_or(-1),
+        status: code.trim().parse().unwrap_or(0),
+        body: body.to_string(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+impl Nginx {
+    /// Like `start`, inside `ns`, waiting for each of `listen` there.
+    pub fn start_in(ns: &Netns, servers: &str, listen: &[SocketAddr]) -> Nginx {
+        require("nginx");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().display();
+        let conf = format!(
+            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
+             error_log {d}/error.log warn;\n\
+             events {{ worker_connections 1024; }}\n\
+             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
+             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n{servers}\n}}\n"
+        );
+        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let child = ns
+            .command("nginx")
+            .arg("-c")
+            .arg(dir.path().join("nginx.conf"))
+            .arg("-p")
+            .arg(dir.path())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn nginx in netns");
+        let p = Proc {
+            child,
+            name: "nginx".into(),
+        };
+        for addr in listen {
+            ns.wait_for_port(*addr, Duration::from_secs(10));
+        }
+        Nginx { _proc: p, dir }
+    }
+}
+
+impl Portcullis {
+    /// Like `start`, inside `ns`; the admin listener is 127.0.0.1:9901 of
+    /// that namespace (use `admin_get_in`). Returns once `/ready` is 200.
+    pub fn start_in(ns: &Netns, config: &str, files: &[(&str, &str)]) -> Portcullis {
+        let dir = tempfile::tempdir().unwrap();
+        let admin = SocketAddr::from(([127, 0, 0, 1], 9901));
+        for (name, content) in files {
+            let p = dir.path().join(name);
+            if let Some(parent) = p.parent() {
+                std::fs::create_dir_all(parent).unwrap();
+            }
+            std::fs::write(p, content).unwrap();
+        }
+        let config = config.replace("{admin}", &admin.to_string());
+        let config = format!("{config}\naccessLog: access.log\n");
+        std::fs::write(dir.path().join("portcullis.yaml"), config).unwrap();
+        let bin = portcullis_bin();
+        let child = ns
+            .command(bin.to_str().expect("utf-8 binary path"))
+            .args(["run", "--config"])
+            .arg(dir.path().join("portcullis.yaml"))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
+            .stdout(Stdio::inherit())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.path().join("portcullis.log")).unwrap(),
+            ))
+            .spawn()
+            .expect("spawn portcullis in netns");
+        let mut pc = Portcullis {
+            proc: Proc {
+                child,
+                name: "portcullis".into(),
+            },
+            dir,
+            admin,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while pc.admin_get_in(ns, "/ready").0 != 200 {
+            assert!(
+                pc.is_running(),
+                "portcullis exited in netns {}; log:\n{}",
+                ns.name,
+                pc.log()
+            );
+            assert!(
+                Instant::now() < deadline,
+                "portcullis not ready in netns {}; log:\n{}",
+                ns.name,
+                pc.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        pc
+    }
+
+    /// An admin GET from inside `ns`: (status, body); status 0 when unreachable.
+    pub fn admin_get_in(&self, ns: &Netns, path: &str) -> (u16, String) {
+        let url = format!("http://{}{path}", self.admin);
+        let r = curl_in(ns, &["--max-time", "2", &url]);
+        (r.status, r.body)
+    }
+}

@@ -151,12 +151,11 @@ impl FramingScanner {
                     };
                 }
                 State::Line(kind) => {
-                    let b = bytes[0];
-                    bytes = &bytes[1..];
                     if self.cr {
-                        if b != b'\n' {
+                        if bytes[0] != b'\n' {
                             return self.fail(FramingError::BareCr);
                         }
+                        bytes = &bytes[1..];
                         self.cr = false;
                         let r = self.end_line(kind);
                         self.len = 0;
@@ -166,6 +165,26 @@ impl FramingScanner {
                         }
                         continue;
                     }
+                    // Skip the run of ordinary bytes in one step (memchr is
+                    // vectorized); only the byte that ends it needs a look.
+                    let special = if kind == LineKind::Request {
+                        bytes
+                            .iter()
+                            .position(|b| matches!(b, b'\r' | b'\n' | 0 | b'#'))
+                    } else {
+                        memchr::memchr3(b'\r', b'\n', 0, bytes)
+                    };
+                    let run = special.unwrap_or(bytes.len());
+                    let keep = run.min(LINE_KEEP - self.len);
+                    self.buf[self.len..self.len + keep].copy_from_slice(&bytes[..keep]);
+                    self.len += keep;
+                    self.total += run;
+                    bytes = &bytes[run..];
+                    if special.is_none() {
+                        continue;
+                    }
+                    let b = bytes[0];
+                    bytes = &bytes[1..];
                     match b {
                         b'\r' => self.cr = true,
                         b'\n' => return self.fail(FramingError::BareLf),
@@ -173,16 +192,7 @@ impl FramingScanner {
                         // Only the target can hold a '#'. The `http` crate drops
                         // a fragment without a word; refuse it rather than judge
                         // a shorter path than the client sent.
-                        b'#' if kind == LineKind::Request => {
-                            return self.fail(FramingError::Fragment)
-                        }
-                        _ => {
-                            if self.len < LINE_KEEP {
-                                self.buf[self.len] = b;
-                                self.len += 1;
-                            }
-                            self.total += 1;
-                        }
+                        _ => return self.fail(FramingError::Fragment),
                     }
                 }
             }
