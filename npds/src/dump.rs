@@ -147,8 +147,8 @@ fn port_dump(p: &PortNetworkPolicy) -> PortDump {
                     (None, None) => None,
                     (d, u) => Some(format!(
                         "terminate: {}, originate: {}",
-                        d.as_ref().map_or("-".into(), |t| tls_ref(t)),
-                        u.as_ref().map_or("-".into(), |t| tls_ref(t))
+                        d.as_ref().map_or("-".into(), tls_ref),
+                        u.as_ref().map_or("-".into(), tls_ref)
                     )),
                 },
             })
