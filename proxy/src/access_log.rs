@@ -40,7 +40,8 @@ pub struct HttpEvent {
     #[serde(flatten)]
     pub peers: Arc<Peers>,
     pub protocol: &'static str,
-    pub method: String,
+    #[serde(serialize_with = "method_str")]
+    pub method: http::Method,
     pub path: String,
     pub host: String,
     pub status: u16,
@@ -70,6 +71,10 @@ pub fn now() -> SystemTime {
     SystemTime::now()
 }
 
+fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(m.as_str())
+}
+
 /// Formatting happens on the writer thread, off the request path.
 fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_rfc3339_micros(*t))
@@ -81,8 +86,12 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// Starts the writer task: `-` is stdout, anything else a file appended to.
+    /// Starts the writer thread: `-` is stdout, `off` is no log at all,
+    /// anything else a file appended to.
     pub fn start(target: &PathBuf) -> std::io::Result<Self> {
+        if target.as_os_str() == "off" {
+            return Ok(AccessLog { tx: None });
+        }
         let out: Box<dyn Write + Send> = if target.as_os_str() == "-" {
             Box::new(std::io::stdout())
         } else {

@@ -22,7 +22,8 @@ pub struct Config {
     pub identities: Vec<cnp::Identity>,
     #[serde(default)]
     pub policies: Vec<PathBuf>,
-    /// Where access-log JSON lines go: a file path, or `-` for stdout.
+    /// Where access-log JSON lines go: a file path, `-` for stdout (the
+    /// default), or `off`.
     #[serde(default)]
     pub access_log: Option<PathBuf>,
 }
@@ -123,7 +124,7 @@ impl Config {
             }
         }
         if let Some(log) = &mut config.access_log {
-            if log.as_os_str() != "-" && log.is_relative() {
+            if log.as_os_str() != "-" && log.as_os_str() != "off" && log.is_relative() {
                 *log = base.join(&*log);
             }
         }

@@ -90,7 +90,12 @@ impl ConnInfo {
             Err(Refusal {
                 rule: v.rule_name().to_string(),
                 reason: format!(
-                    "identity {} may not reach port {}",
+                    "{} identity {} on port {}",
+                    if v.rule.is_some() {
+                        "a deny rule matches"
+                    } else {
+                        "no rule allows"
+                    },
                     remote.identity,
                     self.dst.port()
                 ),

@@ -64,7 +64,7 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
 struct Record {
     start: Instant,
     protocol: &'static str,
-    method: String,
+    method: Method,
     path: String,
     host: String,
     rule: String,
@@ -81,7 +81,7 @@ async fn handle(
     let mut rec = Record {
         start: Instant::now(),
         protocol: protocol_name(req.version()),
-        method: req.method().as_str().to_string(),
+        method: req.method().clone(),
         path: req
             .uri()
             .path_and_query()
@@ -137,7 +137,15 @@ async fn handle(
             if v.allowed {
                 Ok(())
             } else {
-                Err(format!("identity {} not allowed", remote.identity))
+                Err(match v.rule {
+                    Some(r) => {
+                        format!("denied by rule {} for identity {}", r.name, remote.identity)
+                    }
+                    None => format!(
+                        "no rule allows this request from identity {}",
+                        remote.identity
+                    ),
+                })
             }
         }
     };
@@ -191,7 +199,18 @@ async fn forward(
         }
         upstream.send_h2(req).await
     } else {
-        match path.parse::<Uri>() {
+        // Forward exactly what was judged. An origin-form target that
+        // normalization left alone is kept as parsed: no second parse.
+        let unchanged = req.uri().scheme().is_none()
+            && req
+                .uri()
+                .path_and_query()
+                .is_some_and(|pq| pq.as_str() == path);
+        match if unchanged {
+            Ok(req.uri().clone())
+        } else {
+            path.parse::<Uri>()
+        } {
             Ok(uri) => *req.uri_mut() = uri,
             Err(e) => {
                 return reject(

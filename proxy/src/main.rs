@@ -16,6 +16,12 @@ mod state;
 mod tcp;
 mod upstream;
 
+// The proxy allocates a few small buffers per request on every worker;
+// mimalloc's thread-local free lists beat glibc's arenas there (measured
+// with perf: malloc/free were ~7% of the proxy's cycles under load).
+#[global_allocator]
+static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
