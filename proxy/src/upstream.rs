@@ -16,6 +16,8 @@ use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::Mutex;
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a connection taken from the idle pool may take to become ready.
+const POOLED_READY: Duration = Duration::from_millis(100);
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpstreamError {
@@ -110,6 +112,19 @@ impl Upstream {
         let mut req = req;
         for attempt in 0..2 {
             let mut guard = self.h1.lock().await;
+            if guard.is_none() {
+                if let Some(mut pooled) = idle::take(self.addr, self.mark) {
+                    // A pooled connection may still be finishing its last
+                    // exchange; give it a moment, else open a fresh one.
+                    match tokio::time::timeout(POOLED_READY, pooled.ready()).await {
+                        Ok(Ok(())) => *guard = Some(pooled),
+                        Ok(Err(e)) => {
+                            tracing::debug!(error = %e, "pooled upstream connection failed")
+                        }
+                        Err(_) => tracing::debug!("pooled upstream connection not ready in time"),
+                    }
+                }
+            }
             let usable = match guard.as_mut() {
                 Some(s) => !s.is_closed() && s.ready().await.is_ok(),
                 None => false,
@@ -185,6 +200,82 @@ impl Upstream {
             .send_request(req)
             .await
             .map_err(|source| UpstreamError::Request { addr, source })
+    }
+}
+
+impl Drop for Upstream {
+    /// An idle HTTP/1.1 connection outlives the downstream connection that
+    /// opened it: it goes back to this worker's pool for the next one.
+    fn drop(&mut self) {
+        if let Some(sender) = self.h1.get_mut().take() {
+            idle::put(self.addr, self.mark, sender);
+        }
+    }
+}
+
+/// Idle HTTP/1.1 upstream connections of this worker thread, by original
+/// destination and socket mark (a connection marked with one identity never
+/// carries another's traffic). Workers are single-threaded runtimes, so a
+/// thread-local needs no lock; both ends are bounded.
+mod idle {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    use std::net::SocketAddr;
+    use std::time::{Duration, Instant};
+
+    use hyper::body::Incoming;
+    use hyper::client::conn::http1::SendRequest;
+
+    const PER_DESTINATION: usize = 64;
+    const TOTAL: usize = 1024;
+    const MAX_IDLE: Duration = Duration::from_secs(60);
+
+    type Key = (SocketAddr, u32);
+
+    #[derive(Default)]
+    struct Pool {
+        by_key: HashMap<Key, Vec<(SendRequest<Incoming>, Instant)>>,
+        total: usize,
+    }
+
+    thread_local! {
+        static POOL: RefCell<Pool> = RefCell::new(Pool::default());
+    }
+
+    pub(super) fn take(addr: SocketAddr, mark: u32) -> Option<SendRequest<Incoming>> {
+        POOL.with_borrow_mut(|pool| {
+            let list = pool.by_key.get_mut(&(addr, mark))?;
+            let mut found = None;
+            while let Some((sender, since)) = list.pop() {
+                pool.total -= 1;
+                if !sender.is_closed() && since.elapsed() < MAX_IDLE {
+                    found = Some(sender);
+                    break;
+                }
+            }
+            if list.is_empty() {
+                pool.by_key.remove(&(addr, mark));
+            }
+            found
+        })
+    }
+
+    pub(super) fn put(addr: SocketAddr, mark: u32, sender: SendRequest<Incoming>) {
+        // Readiness is checked when the connection is taken: at this point
+        // its last response may have ended a moment ago.
+        if sender.is_closed() {
+            return;
+        }
+        POOL.with_borrow_mut(|pool| {
+            if pool.total >= TOTAL {
+                return;
+            }
+            let list = pool.by_key.entry((addr, mark)).or_default();
+            if list.len() < PER_DESTINATION {
+                list.push((sender, Instant::now()));
+                pool.total += 1;
+            }
+        });
     }
 }
 

@@ -135,6 +135,11 @@ impl Portcullis {
     /// Writes `config` (YAML, `{admin}` replaced by a free admin address) and
     /// `files` (name, content) into a temp dir and starts the binary there.
     pub fn start(config: &str, files: &[(&str, &str)]) -> Portcullis {
+        Self::start_with_args(config, files, &[])
+    }
+
+    /// `start`, with extra command-line arguments for `portcullis run`.
+    pub fn start_with_args(config: &str, files: &[(&str, &str)], args: &[&str]) -> Portcullis {
         let dir = tempfile::tempdir().unwrap();
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
         for (name, content) in files {
@@ -150,6 +155,7 @@ impl Portcullis {
         let child = Command::new(portcullis_bin())
             .args(["run", "--config"])
             .arg(dir.path().join("portcullis.yaml"))
+            .args(args)
             .env(
                 "RUST_LOG",
                 std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),

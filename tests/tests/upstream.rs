@@ -1,0 +1,77 @@
+//! Upstream connections to an original destination are reused, within one
+//! downstream connection and across downstream connections of a worker.
+
+use portcullis_tests::*;
+
+#[test]
+fn upstream_connections_are_reused_across_downstream_connections() {
+    let origin = free_port();
+    // nginx reports which of its connections served the request.
+    let _nginx = Nginx::start(
+        &format!(
+            r#"server {{ listen 127.0.0.10:{origin};
+                 location / {{ return 200 "conn=$connection req=$connection_requests\n"; }} }}"#
+        ),
+        &[origin],
+    );
+    let port = free_port();
+    let config = format!(
+        r#"
+admin: {{admin}}
+listeners:
+  - {{port: {port}, direction: ingress, upstream: "127.0.0.10:{origin}"}}
+endpoints:
+  - {{id: 1, ips: [127.0.0.10], labels: {{app: echo}}}}
+policies: [policy.yaml]
+"#
+    );
+    let policy = format!(
+        r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: reuse}}
+spec:
+  endpointSelector: {{matchLabels: {{app: echo}}}}
+  ingress:
+  - fromEntities: [all]
+"#
+    );
+    // One worker, so that successive client connections land on the same pool.
+    let pc = Portcullis::start_with_args(&config, &[("policy.yaml", &policy)], &["--workers", "1"]);
+    pc.wait_ready();
+    let url = format!("http://127.0.0.1:{port}/");
+    let conn_of = |body: &str| body.split_whitespace().next().unwrap().to_string();
+
+    // Two requests on one client connection: one upstream connection.
+    let r = curl(&[&url, &url]);
+    assert_eq!(r.status, 200, "{r:?}");
+    // curl's status marker follows each body; keep nginx's lines only.
+    let bodies: Vec<&str> = r
+        .body
+        .lines()
+        .filter_map(|l| l.find("conn=").map(|i| &l[i..]))
+        .collect();
+    assert_eq!(bodies.len(), 2, "{r:?}");
+    assert_eq!(conn_of(bodies[0]), conn_of(bodies[1]));
+    assert!(bodies[1].ends_with("req=2"), "{bodies:?}");
+
+    // Once the first client connection is gone (the proxy saw its FIN), a
+    // new client connection picks up the same idle upstream connection.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    while pc.metric("portcullis_active_connections") != 0.0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "first connection never closed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    let again = curl(&[&url]);
+    assert_eq!(again.status, 200);
+    assert_eq!(
+        conn_of(&again.body),
+        conn_of(bodies[0]),
+        "{again:?}\n{}",
+        pc.log()
+    );
+    assert!(again.body.trim_end().ends_with("req=3"), "{again:?}");
+}
