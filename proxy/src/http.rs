@@ -174,54 +174,13 @@ async fn forward(
     let on_downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
     strip_hop_by_hop(req.headers_mut(), upgrade);
 
+    match upstream_uri(&req, path, &rec.host, conn) {
+        Ok(uri) => *req.uri_mut() = uri,
+        Err(reason) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, reason),
+    }
     let result = if downstream_version == Version::HTTP_2 {
-        let authority = if rec.host.is_empty() {
-            conn.dst.to_string()
-        } else {
-            rec.host.clone()
-        };
-        match Uri::builder()
-            .scheme("http")
-            .authority(authority)
-            .path_and_query(path)
-            .build()
-        {
-            Ok(uri) => *req.uri_mut() = uri,
-            Err(e) => {
-                return reject(
-                    shared,
-                    conn,
-                    rec,
-                    StatusCode::BAD_REQUEST,
-                    format!("bad authority: {e}"),
-                )
-            }
-        }
         upstream.send_h2(req).await
     } else {
-        // Forward exactly what was judged. An origin-form target that
-        // normalization left alone is kept as parsed: no second parse.
-        let unchanged = req.uri().scheme().is_none()
-            && req
-                .uri()
-                .path_and_query()
-                .is_some_and(|pq| pq.as_str() == path);
-        match if unchanged {
-            Ok(req.uri().clone())
-        } else {
-            path.parse::<Uri>()
-        } {
-            Ok(uri) => *req.uri_mut() = uri,
-            Err(e) => {
-                return reject(
-                    shared,
-                    conn,
-                    rec,
-                    StatusCode::BAD_REQUEST,
-                    format!("bad path: {e}"),
-                )
-            }
-        }
         *req.version_mut() = Version::HTTP_11;
         upstream.send_h1(req).await
     };
@@ -267,6 +226,39 @@ async fn forward(
     shared.metrics.request(RequestVerdict::Allowed);
     finish(shared, conn, rec, resp.status(), "allowed");
     resp.map(Either::Left)
+}
+
+/// The target sent upstream: exactly the path that was judged. HTTP/2
+/// needs scheme and authority; HTTP/1.1 gets origin form, and a target that
+/// normalization left alone is kept as parsed (no second parse).
+fn upstream_uri<B>(
+    req: &Request<B>,
+    path: String,
+    host: &str,
+    conn: &ConnInfo,
+) -> Result<Uri, String> {
+    if req.version() == Version::HTTP_2 {
+        let authority = if host.is_empty() {
+            conn.dst.to_string()
+        } else {
+            host.to_string()
+        };
+        return Uri::builder()
+            .scheme("http")
+            .authority(authority)
+            .path_and_query(path)
+            .build()
+            .map_err(|e| format!("bad authority: {e}"));
+    }
+    let unchanged = req.uri().scheme().is_none()
+        && req
+            .uri()
+            .path_and_query()
+            .is_some_and(|pq| pq.as_str() == path);
+    if unchanged {
+        return Ok(req.uri().clone());
+    }
+    path.parse::<Uri>().map_err(|e| format!("bad path: {e}"))
 }
 
 fn reject(

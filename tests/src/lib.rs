@@ -90,6 +90,19 @@ pub struct Nginx {
 impl Nginx {
     /// `ports` are waited for on 127.0.0.10, where test origins listen.
     pub fn start(servers: &str, ports: &[u16]) -> Nginx {
+        let (p, dir) = Nginx::spawn(Command::new("nginx"), servers);
+        for port in ports {
+            wait_for_port(
+                SocketAddr::from(([127, 0, 0, 10], *port)),
+                Duration::from_secs(10),
+            );
+        }
+        Nginx { _proc: p, dir }
+    }
+
+    /// Writes a config around `servers` into a temp dir and runs `cmd`
+    /// (nginx, possibly behind `ip netns exec`) on it in the foreground.
+    fn spawn(mut cmd: Command, servers: &str) -> (Proc, TempDir) {
         require("nginx");
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path().display();
@@ -102,7 +115,7 @@ impl Nginx {
              keepalive_requests 100000;\n{servers}\n}}\n"
         );
         std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let child = Command::new("nginx")
+        let child = cmd
             .arg("-c")
             .arg(dir.path().join("nginx.conf"))
             .arg("-p")
@@ -114,13 +127,7 @@ impl Nginx {
             child,
             name: "nginx".into(),
         };
-        for port in ports {
-            wait_for_port(
-                SocketAddr::from(([127, 0, 0, 10], *port)),
-                Duration::from_secs(10),
-            );
-        }
-        Nginx { _proc: p, dir }
+        (p, dir)
     }
 }
 
@@ -539,30 +546,7 @@ pub fn curl_in(ns: &Netns, args: &[&str]) -> CurlResult {
 impl Nginx {
     /// Like `start`, inside `ns`, waiting for each of `listen` there.
     pub fn start_in(ns: &Netns, servers: &str, listen: &[SocketAddr]) -> Nginx {
-        require("nginx");
-        let dir = tempfile::tempdir().unwrap();
-        let d = dir.path().display();
-        let conf = format!(
-            "daemon off; master_process off; worker_processes 1; pid {d}/nginx.pid;\n\
-             error_log {d}/error.log warn;\n\
-             events {{ worker_connections 1024; }}\n\
-             http {{ access_log off; client_body_temp_path {d}; proxy_temp_path {d};\n\
-             fastcgi_temp_path {d}; uwsgi_temp_path {d}; scgi_temp_path {d};\n{servers}\n}}\n"
-        );
-        std::fs::write(dir.path().join("nginx.conf"), conf).unwrap();
-        let child = ns
-            .command("nginx")
-            .arg("-c")
-            .arg(dir.path().join("nginx.conf"))
-            .arg("-p")
-            .arg(dir.path())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn nginx in netns");
-        let p = Proc {
-            child,
-            name: "nginx".into(),
-        };
+        let (p, dir) = Nginx::spawn(ns.command("nginx"), servers);
         for addr in listen {
             ns.wait_for_port(*addr, Duration::from_secs(10));
         }

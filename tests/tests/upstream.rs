@@ -25,19 +25,17 @@ endpoints:
 policies: [policy.yaml]
 "#
     );
-    let policy = format!(
-        r#"
+    let policy = r#"
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
-metadata: {{name: reuse}}
+metadata: {name: reuse}
 spec:
-  endpointSelector: {{matchLabels: {{app: echo}}}}
+  endpointSelector: {matchLabels: {app: echo}}
   ingress:
   - fromEntities: [all]
-"#
-    );
+"#;
     // One worker, so that successive client connections land on the same pool.
-    let pc = Portcullis::start_with_args(&config, &[("policy.yaml", &policy)], &["--workers", "1"]);
+    let pc = Portcullis::start_with_args(&config, &[("policy.yaml", policy)], &["--workers", "1"]);
     pc.wait_ready();
     let url = format!("http://127.0.0.1:{port}/");
     let conn_of = |body: &str| body.split_whitespace().next().unwrap().to_string();
