@@ -17,6 +17,7 @@ mod identity;
 pub mod proto;
 mod snapshot;
 mod sni;
+pub mod xds;
 
 pub use dump::{EndpointDump, PortDump, RuleDump, SnapshotDump};
 pub use error::PolicyError;

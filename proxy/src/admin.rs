@@ -77,8 +77,34 @@ fn route(
                 .iter()
                 .map(|(id, nets)| json!({"identity": id, "addresses": nets.iter().map(|n| n.to_string()).collect::<Vec<_>>()}))
                 .collect();
+            let xds: Vec<_> = shared
+                .metrics
+                .xds
+                .get()
+                .map(|streams| {
+                    streams
+                        .iter()
+                        .map(|s| {
+                            use std::sync::atomic::Ordering::Relaxed;
+                            let snap = s.stats.snapshot();
+                            json!({
+                                "type_url": s.path.type_url(),
+                                "connected": s.stats.connected.load(Relaxed),
+                                "generation": s.stats.generation.load(Relaxed),
+                                "accepted": s.stats.accepted.load(Relaxed),
+                                "rejected": s.stats.rejected.load(Relaxed),
+                                "version": snap.version,
+                                "last_update": snap.last_update.map(|t| humantime::format_rfc3339_millis(t).to_string()),
+                                "last_rejection": snap.last_rejection,
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             let body = json!({
                 "ready": shared.is_ready(),
+                "waiting_for": shared.pending(),
+                "xds": xds,
                 "listeners": listeners,
                 "policy": policy.snapshot.dump(),
                 "identities": identities,

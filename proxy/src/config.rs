@@ -28,6 +28,19 @@ pub struct Config {
     pub access_log: Option<PathBuf>,
 }
 
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            admin: default_admin(),
+            listeners: Vec::new(),
+            endpoints: Vec::new(),
+            identities: Vec::new(),
+            policies: Vec::new(),
+            access_log: None,
+        }
+    }
+}
+
 fn default_admin() -> SocketAddr {
     SocketAddr::from((Ipv4Addr::LOCALHOST, 9901))
 }

@@ -156,9 +156,43 @@ pub async fn handle(
     shared.metrics.connections_allowed.inc();
     shared.metrics.active_connections.inc();
     let conn = Arc::new(conn);
-    match listener.protocol {
-        ListenerProtocol::Http => crate::http::serve(stream, conn, shared.clone()).await,
-        ListenerProtocol::Tcp => crate::tcp::relay(stream, conn).await,
+    let mut changes = shared.subscribe();
+    let serve = async {
+        match listener.protocol {
+            ListenerProtocol::Http => {
+                crate::http::serve(stream, conn.clone(), shared.clone()).await
+            }
+            ListenerProtocol::Tcp => crate::tcp::relay(stream, conn.clone()).await,
+        }
+    };
+    tokio::pin!(serve);
+    // Requests are judged one by one under the policy current at their start;
+    // the connection itself is judged again whenever the policy changes, and
+    // closed if its L3/L4 allowance is gone. A connection both the old and
+    // the new policy allow is never touched.
+    loop {
+        tokio::select! {
+            () = &mut serve => break,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    (&mut serve).await;
+                    break;
+                }
+                let verdict = conn.admit(&shared.policy());
+                if let Err(refusal) = verdict {
+                    info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "policy no longer allows this connection; closing");
+                    shared.metrics.connections_closed_by_policy.inc();
+                    shared.access_log.log(Event::Connection(ConnectionEvent {
+                        time: access_log::now(),
+                        peers: conn.peers.clone(),
+                        verdict: "closed",
+                        rule: refusal.rule,
+                        reason: refusal.reason,
+                    }));
+                    break;
+                }
+            }
+        }
     }
     shared.metrics.active_connections.dec();
     debug!(%peer, %dst, "connection closed");

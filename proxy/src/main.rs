@@ -15,6 +15,7 @@ mod standalone;
 mod state;
 mod tcp;
 mod upstream;
+mod xds;
 
 // The proxy allocates a few small buffers per request on every worker;
 // mimalloc's thread-local free lists beat glibc's arenas there (measured
@@ -35,6 +36,7 @@ use tracing::info;
 use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::state::Shared;
+use npds::xds::server::{self, XdsCache, XdsListener};
 
 #[derive(Parser)]
 #[command(
@@ -49,23 +51,50 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the proxy. With --config, policy comes from CiliumNetworkPolicy
-    /// files (standalone mode).
+    /// Run the proxy. Policy comes over xDS: from the Cilium agent with
+    /// --xds, or from CiliumNetworkPolicy files named by --config
+    /// (standalone mode, served by an in-process control plane).
     Run(RunArgs),
+    /// Serve the standalone control plane only (NPDS and NPHDS from the
+    /// config's policy files), for several proxies to share.
+    ControlPlane(ControlPlaneArgs),
 }
 
 #[derive(clap::Args)]
 struct RunArgs {
-    /// Standalone configuration file (docs/config.md).
+    /// Configuration file (docs/config.md): listeners, admin address,
+    /// access log; and, without --xds, endpoints, identities and policies.
     #[arg(long, env = "PORTCULLIS_CONFIG")]
-    config: PathBuf,
-    /// Log format for diagnostics (the access log is always JSON lines).
-    #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "PORTCULLIS_LOG_FORMAT")]
-    log_format: LogFormat,
+    config: Option<PathBuf>,
+    /// The agent's xDS server: `unix:/var/run/cilium/envoy/sockets/xds.sock`
+    /// or `http://host:port`.
+    #[arg(long, env = "PORTCULLIS_XDS")]
+    xds: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
     /// Worker threads, each accepting on its own SO_REUSEPORT socket
     /// (default: one per core).
     #[arg(long, env = "PORTCULLIS_WORKERS")]
     workers: Option<usize>,
+}
+
+#[derive(clap::Args)]
+struct ControlPlaneArgs {
+    /// Configuration file with endpoints, identities and policies.
+    #[arg(long, env = "PORTCULLIS_CONFIG")]
+    config: PathBuf,
+    /// Where to serve xDS: `unix:/path/xds.sock` or `host:port`.
+    #[arg(long)]
+    listen: String,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+#[derive(clap::Args)]
+struct CommonArgs {
+    /// Log format for diagnostics (the access log is always JSON lines).
+    #[arg(long, value_enum, default_value_t = LogFormat::Plain, env = "PORTCULLIS_LOG_FORMAT")]
+    log_format: LogFormat,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -78,6 +107,7 @@ fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Run(args) => run(args),
+        Command::ControlPlane(args) => control_plane(args),
     }
 }
 
@@ -95,29 +125,97 @@ fn init_tracing(format: LogFormat) {
     }
 }
 
+fn control_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
 fn run(args: RunArgs) -> anyhow::Result<()> {
-    init_tracing(args.log_format);
-    let config = Config::load(&args.config)?;
+    init_tracing(args.common.log_format);
+    let config = match (&args.config, &args.xds) {
+        (Some(path), _) => Config::load(path)?,
+        (None, Some(_)) => Config::default(),
+        (None, None) => {
+            anyhow::bail!("give --config FILE (standalone) or --xds TARGET (Cilium agent), or both")
+        }
+    };
     let workers = args
         .workers
         .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
         .max(1);
-    // The control side (admin, policy loading, access-log writer) runs on
-    // this thread; connections run on the workers.
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .context("starting the runtime")?;
-    rt.block_on(serve(config, workers))
+    // The control side (admin, xDS, access-log writer) runs on this thread;
+    // connections run on the workers.
+    control_runtime()?.block_on(serve(config, args.xds, workers))
 }
 
-async fn serve(config: Config, workers: usize) -> anyhow::Result<()> {
+fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
+    init_tracing(args.common.log_format);
+    let config = Config::load(&args.config)?;
+    control_runtime()?.block_on(async move {
+        let cache = Arc::new(XdsCache::new());
+        let listener = bind_xds(&args.listen).await?;
+        info!(listen = %args.listen, "control plane serving xDS");
+        let on_reject: standalone::RejectSink = Box::new(|_| {});
+        tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject).run());
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        server::serve(cache, listener, shutdown)
+            .await
+            .context("serving xDS")
+    })
+}
+
+/// `unix:/path` or `host:port`.
+async fn bind_xds(listen: &str) -> anyhow::Result<XdsListener> {
+    Ok(match listen.strip_prefix("unix:") {
+        Some(path) => server::bind_unix(std::path::Path::new(path))
+            .with_context(|| format!("binding {listen}"))?
+            .into(),
+        None => TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen}"))?
+            .into(),
+    })
+}
+
+/// Starts the in-process control plane on a unix socket in a private
+/// directory and returns the xDS target to subscribe to.
+async fn start_embedded_control_plane(
+    config: Config,
+    shared: Arc<Shared>,
+) -> anyhow::Result<String> {
+    let dir = std::env::temp_dir().join(format!("portcullis-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let socket = dir.join("xds.sock");
+    let listener =
+        server::bind_unix(&socket).with_context(|| format!("binding {}", socket.display()))?;
+    let cache = Arc::new(XdsCache::new());
+    let on_reject: standalone::RejectSink = Box::new(move |e| shared.reject("control plane", e));
+    tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject).run());
+    tokio::spawn(async move {
+        if let Err(e) =
+            server::serve(cache, XdsListener::from(listener), std::future::pending()).await
+        {
+            tracing::error!(error = %e, "embedded control plane stopped");
+        }
+    });
+    Ok(format!("unix:{}", socket.display()))
+}
+
+async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> anyhow::Result<()> {
     let access_log = match &config.access_log {
         Some(path) => AccessLog::start(path)
             .with_context(|| format!("opening access log {}", path.display()))?,
         None => AccessLog::start(&PathBuf::from("-"))?,
     };
-    let shared = Arc::new(Shared::new(access_log));
+    let shared = Arc::new(Shared::new(access_log, &[xds::NPDS, xds::NPHDS]));
 
     let bound = listeners::bind_all(&config.listeners, workers)?;
     let dump: Vec<_> = config
@@ -134,16 +232,22 @@ async fn serve(config: Config, workers: usize) -> anyhow::Result<()> {
         })
         .collect();
 
-    let admin = admin::bind_addr(config.admin)
-        .with_context(|| format!("admin: binding {}", config.admin))?;
-    info!(addr = %config.admin, "admin listening");
+    let admin_addr = config.admin;
+    let target = match xds_target {
+        Some(t) => t,
+        None => start_embedded_control_plane(config, shared.clone()).await?,
+    };
+    info!(%target, "subscribing to policy over xDS");
+    let _ = shared.metrics.xds.set(xds::start(&target, &shared));
+
+    let admin =
+        admin::bind_addr(admin_addr).with_context(|| format!("admin: binding {admin_addr}"))?;
+    info!(addr = %admin_addr, "admin listening");
     tokio::spawn(admin::serve(
         TcpListener::from_std(admin)?,
         shared.clone(),
         Arc::new(json!(dump)),
     ));
-
-    tokio::spawn(standalone::Standalone::new(config, shared.clone()).run());
     listeners::spawn_workers(bound, workers, shared)?;
 
     tokio::signal::ctrl_c()

@@ -7,6 +7,75 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use std::sync::{Arc, OnceLock};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+
+use crate::xds::Stream;
+
+/// xDS subscription metrics, read from the subscriptions at scrape time.
+#[derive(Debug)]
+struct XdsCollector(Arc<OnceLock<Vec<Stream>>>);
+
+impl Collector for XdsCollector {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let Some(streams) = self.0.get() else {
+            return Ok(());
+        };
+        type Value = fn(&Stream) -> f64;
+        let counters: [(&str, &str, Value); 2] = [
+            (
+                "xds_updates_accepted",
+                "xDS updates applied and ACKed, by type",
+                |s| s.stats.accepted.load(Relaxed) as f64,
+            ),
+            ("xds_updates_rejected", "xDS updates NACKed, by type", |s| {
+                s.stats.rejected.load(Relaxed) as f64
+            }),
+        ];
+        for (name, help, value) in counters {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+            for s in streams {
+                let labels = [("type_url", s.path.type_url())];
+                ConstCounter::new(value(s) as u64).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        let gauges: [(&str, &str, Value); 4] = [
+            (
+                "xds_stream_generation",
+                "Streams opened so far, by type (a new one per agent restart or reconnect)",
+                |s| s.stats.generation.load(Relaxed) as f64,
+            ),
+            ("xds_connected", "1 while the stream is open", |s| {
+                u8::from(s.stats.connected.load(Relaxed)) as f64
+            }),
+            (
+                "xds_version",
+                "Version of the last accepted update (numeric versions only)",
+                |s| s.stats.snapshot().version.parse().unwrap_or(0.0),
+            ),
+            (
+                "xds_seconds_since_update",
+                "Seconds since the last accepted update (-1: none yet)",
+                |s| s.stats.since_update().map_or(-1.0, |d| d.as_secs_f64()),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for s in streams {
+                let labels = [("type_url", s.path.type_url())];
+                ConstGauge::new(value(s)).encode(family.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabel {
     verdict: &'static str,
@@ -28,12 +97,15 @@ pub enum RequestVerdict {
 
 pub struct Metrics {
     registry: Registry,
+    /// Set once the subscriptions start.
+    pub xds: Arc<OnceLock<Vec<Stream>>>,
     requests_allowed: Counter,
     requests_denied: Counter,
     requests_rejected: Counter,
     pub connections_allowed: Counter,
     pub connections_denied: Counter,
     pub active_connections: Gauge,
+    pub connections_closed_by_policy: Counter,
     pub upstream_errors: Counter,
     pub updates_accepted: Counter,
     pub updates_rejected: Counter,
@@ -61,6 +133,12 @@ impl Metrics {
             "Open downstream connections",
             active_connections.clone(),
         );
+        let connections_closed_by_policy = Counter::default();
+        registry.register(
+            "connections_closed_by_policy",
+            "Open connections closed because a policy update withdrew their L3/L4 allowance",
+            connections_closed_by_policy.clone(),
+        );
         let upstream_errors = Counter::default();
         registry.register(
             "upstream_errors",
@@ -79,6 +157,8 @@ impl Metrics {
             "Access-log events dropped because the writer fell behind",
             access_log_dropped.clone(),
         );
+        let xds = Arc::new(OnceLock::new());
+        registry.register_collector(Box::new(XdsCollector(xds.clone())));
         let v = |f: &Family<VerdictLabel, Counter>, verdict| {
             f.get_or_create(&VerdictLabel { verdict }).clone()
         };
@@ -92,11 +172,13 @@ impl Metrics {
             connections_allowed: v(&connections, "allowed"),
             connections_denied: v(&connections, "denied"),
             active_connections,
+            connections_closed_by_policy,
             upstream_errors,
             updates_accepted: r(&updates, "accepted"),
             updates_rejected: r(&updates, "rejected"),
             access_log_dropped,
             registry,
+            xds,
         }
     }
 

@@ -1,42 +1,49 @@
 //! The embedded control plane: CiliumNetworkPolicy YAML on disk, translated
-//! into the NPDS resources the agent would send, compiled, and swapped in.
+//! into the NPDS and NPHDS resources the agent would send, and served over
+//! xDS from an in-process cache, so that the proxy takes its policy down the
+//! same client path whether an agent or this file is the source.
+//!
 //! Policy paths are watched; an edit applies live, and a broken file leaves
-//! the last good policy enforcing (the error is logged and kept for
-//! `/config_dump`).
+//! the last good policy enforcing (the error is logged and reported).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use notify::{RecursiveMode, Watcher};
+use npds::xds::server::XdsCache;
 use npds::{IdentityTable, PolicySnapshot};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
 use crate::config::Config;
-use crate::state::{PolicyState, Shared};
 
 /// Quiet time after a file event before reloading, so an editor's
 /// write-rename-chmod burst is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
+/// Where refusals go: the proxy's `/config_dump` in process, a log line
+/// for `portcullis control-plane`.
+pub type RejectSink = Box<dyn Fn(String) + Send + Sync>;
+
 pub struct Standalone {
     config: Config,
-    shared: Arc<Shared>,
-    version: u64,
+    cache: Arc<XdsCache>,
+    on_reject: RejectSink,
 }
 
 impl Standalone {
-    pub fn new(config: Config, shared: Arc<Shared>) -> Self {
+    pub fn new(config: Config, cache: Arc<XdsCache>, on_reject: RejectSink) -> Self {
         Standalone {
             config,
-            shared,
-            version: 0,
+            cache,
+            on_reject,
         }
     }
 
-    /// Builds the next policy off to the side; nothing is published here.
-    fn build(&mut self) -> Result<PolicyState, String> {
+    /// Builds the next resources off to the side and checks that they
+    /// compile, so a bad file is refused here with its file and field named.
+    fn build(&self) -> Result<cnp::Translation, String> {
         let mut docs = Vec::new();
         for file in policy_files(&self.config.policies)? {
             let text =
@@ -45,37 +52,30 @@ impl Standalone {
         }
         let translation =
             cnp::translate(&self.config.inventory(), &docs).map_err(|e| e.to_string())?;
-        let previous = self.shared.policy();
-        let version = (self.version + 1).to_string();
-        let snapshot = PolicySnapshot::compile(
-            version,
-            translation.network_policies,
-            Some(&previous.snapshot),
-        )
-        .map_err(|e| e.to_string())?;
-        let identities = IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
-        self.version += 1;
-        Ok(PolicyState {
-            snapshot: Arc::new(snapshot),
-            identities: Arc::new(identities),
-        })
+        PolicySnapshot::compile("check", translation.network_policies.clone(), None)
+            .map_err(|e| e.to_string())?;
+        IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
+        Ok(translation)
     }
 
     /// Loads once; on failure keeps what is enforcing and records why.
     pub fn reload(&mut self) -> bool {
         match self.build() {
-            Ok(state) => {
+            Ok(t) => {
+                // Identities first, as the agent orders them: a policy never
+                // names an identity the proxy has not been told about.
+                let hosts = self.cache.set_hosts(t.hosts);
+                let policies = self.cache.set_network_policies(t.network_policies);
                 info!(
-                    version = state.snapshot.version(),
-                    endpoints = state.snapshot.len(),
-                    "policy applied"
+                    nphds_version = hosts,
+                    npds_version = policies,
+                    "policy published"
                 );
-                self.shared.publish(state);
                 true
             }
             Err(e) => {
                 error!(error = %e, "policy rejected; the last good policy stays in force");
-                self.shared.reject(e);
+                (self.on_reject)(e);
                 false
             }
         }

@@ -1,6 +1,12 @@
 //! What the control plane publishes and the data plane reads: the policy
 //! snapshot and identity table, swapped whole through one `ArcSwap`.
+//!
+//! NPDS and NPHDS arrive on separate streams, so each update replaces its
+//! half and keeps the other; either way a reader sees one consistent pair.
+//! Every swap bumps a `watch` generation that long-lived connections wait
+//! on to judge themselves again.
 
+use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
@@ -8,6 +14,7 @@ use std::time::SystemTime;
 use arc_swap::ArcSwap;
 use npds::{IdentityTable, PolicySnapshot};
 use serde::Serialize;
+use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
@@ -23,11 +30,15 @@ pub struct PolicyState {
 #[derive(Debug, Clone, Serialize)]
 pub struct Rejection {
     pub time: String,
+    pub source: &'static str,
     pub error: String,
 }
 
 pub struct Shared {
     policy: ArcSwap<PolicyState>,
+    changed: watch::Sender<u64>,
+    /// What must have arrived before `/ready` says yes.
+    pending: Mutex<BTreeSet<&'static str>>,
     ready: AtomicBool,
     last_rejection: Mutex<Option<Rejection>>,
     pub metrics: Metrics,
@@ -35,10 +46,13 @@ pub struct Shared {
 }
 
 impl Shared {
-    pub fn new(access_log: AccessLog) -> Self {
+    /// `needs`: the names of the first updates readiness waits for.
+    pub fn new(access_log: AccessLog, needs: &[&'static str]) -> Self {
         Shared {
             policy: ArcSwap::from_pointee(PolicyState::default()),
-            ready: AtomicBool::new(false),
+            changed: watch::channel(0).0,
+            pending: Mutex::new(needs.iter().copied().collect()),
+            ready: AtomicBool::new(needs.is_empty()),
             last_rejection: Mutex::new(None),
             metrics: Metrics::new(),
             access_log,
@@ -52,16 +66,61 @@ impl Shared {
         self.policy.load()
     }
 
-    pub fn publish(&self, state: PolicyState) {
-        self.policy.store(Arc::new(state));
-        self.metrics.updates_accepted.inc();
-        self.ready.store(true, Ordering::Release);
+    /// The current policy as an owned `Arc`, for building the next one.
+    pub fn policy_arc(&self) -> Arc<PolicyState> {
+        self.policy.load_full()
     }
 
-    pub fn reject(&self, error: String) {
+    /// A receiver that sees every policy swap.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    pub fn publish_snapshot(&self, snapshot: Arc<PolicySnapshot>) {
+        self.policy.rcu(|cur| PolicyState {
+            snapshot: snapshot.clone(),
+            identities: cur.identities.clone(),
+        });
+        self.swapped();
+    }
+
+    pub fn publish_identities(&self, identities: Arc<IdentityTable>) {
+        self.policy.rcu(|cur| PolicyState {
+            snapshot: cur.snapshot.clone(),
+            identities: identities.clone(),
+        });
+        self.swapped();
+    }
+
+    fn swapped(&self) {
+        self.metrics.updates_accepted.inc();
+        self.changed.send_modify(|g| *g += 1);
+    }
+
+    /// Records that the first `what` update has been applied.
+    pub fn arrived(&self, what: &'static str) {
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        pending.remove(what);
+        if pending.is_empty() {
+            self.ready.store(true, Ordering::Release);
+        }
+    }
+
+    /// What readiness still waits for.
+    pub fn pending(&self) -> Vec<&'static str> {
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .copied()
+            .collect()
+    }
+
+    pub fn reject(&self, source: &'static str, error: String) {
         self.metrics.updates_rejected.inc();
         let rejection = Rejection {
             time: humantime::format_rfc3339_millis(SystemTime::now()).to_string(),
+            source,
             error,
         };
         *self

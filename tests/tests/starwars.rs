@@ -197,8 +197,27 @@ fn admin_reports_ready_metrics_and_config() {
         "{rule}"
     );
     assert!(dump["last_rejection"].is_null());
+    // Standalone mode takes its policy over xDS from the in-process control
+    // plane: one NPHDS and one NPDS update, both ACKed.
     assert_eq!(
         d.pc.metric("portcullis_policy_updates_total{result=\"accepted\"}"),
-        1.0
+        2.0
+    );
+    for t in ["cilium.NetworkPolicy", "cilium.NetworkPolicyHosts"] {
+        let labels = format!("{{type_url=\"type.googleapis.com/{t}\"}}");
+        assert_eq!(
+            d.pc.metric(&format!("portcullis_xds_updates_accepted_total{labels}")),
+            1.0
+        );
+        assert_eq!(
+            d.pc.metric(&format!("portcullis_xds_connected{labels}")),
+            1.0
+        );
+    }
+    let xds = dump["xds"].as_array().unwrap();
+    assert!(
+        xds.iter()
+            .all(|s| s["connected"] == true && s["version"] == "1"),
+        "{xds:?}"
     );
 }

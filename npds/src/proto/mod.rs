@@ -314,5 +314,7 @@ pub mod log_entry {
     }
 }
 
+pub mod bpf_metadata;
+
 #[cfg(test)]
 mod tests;
