@@ -109,6 +109,8 @@ fn route(
                 "policy": policy.snapshot.dump(),
                 "identities": identities,
                 "last_rejection": shared.last_rejection(),
+                "secrets": shared.secrets().dump(),
+                "missing_secrets": shared.missing_secrets(),
             });
             let mut r = text(StatusCode::OK, format!("{:#}\n", body));
             r.headers_mut().insert(

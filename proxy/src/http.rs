@@ -17,7 +17,7 @@ use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::server::conn::auto;
-use l7_http::{HeaderLog, NoSecrets, RequestHead};
+use l7_http::{HeaderLog, RequestHead};
 use npds::L7Rules;
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
@@ -127,9 +127,10 @@ async fn handle(
                 headers: req.headers_mut(),
             };
             let log = &mut rec.headers;
+            let secrets = shared.secrets();
             let v = rules.decide(&remote, |l7| match l7 {
                 L7Rules::None => true,
-                L7Rules::Http(h) => h.matches(&mut head, &NoSecrets, log),
+                L7Rules::Http(h) => h.matches(&mut head, &**secrets, log),
                 // Kafka or proxylib rules on an HTTP listener: fail closed.
                 L7Rules::Kafka(_) | L7Rules::Generic(_) => false,
             });

@@ -13,6 +13,7 @@ use std::time::SystemTime;
 
 use arc_swap::ArcSwap;
 use npds::{IdentityTable, PolicySnapshot};
+use sds::SecretStore;
 use serde::Serialize;
 use tokio::sync::watch;
 
@@ -36,6 +37,7 @@ pub struct Rejection {
 
 pub struct Shared {
     policy: ArcSwap<PolicyState>,
+    secrets: ArcSwap<SecretStore>,
     changed: watch::Sender<u64>,
     /// What must have arrived before `/ready` says yes.
     pending: Mutex<BTreeSet<&'static str>>,
@@ -50,6 +52,7 @@ impl Shared {
     pub fn new(access_log: AccessLog, needs: &[&'static str]) -> Self {
         Shared {
             policy: ArcSwap::from_pointee(PolicyState::default()),
+            secrets: ArcSwap::from_pointee(SecretStore::default()),
             changed: watch::channel(0).0,
             pending: Mutex::new(needs.iter().copied().collect()),
             ready: AtomicBool::new(needs.is_empty()),
@@ -69,6 +72,29 @@ impl Shared {
     /// The current policy as an owned `Arc`, for building the next one.
     pub fn policy_arc(&self) -> Arc<PolicyState> {
         self.policy.load_full()
+    }
+
+    /// The secrets held now (guard: hold for one decision, not across awaits).
+    pub fn secrets(&self) -> arc_swap::Guard<Arc<SecretStore>> {
+        self.secrets.load()
+    }
+
+    /// Replaces every secret at once; rules that name them see the new
+    /// material from their next request on.
+    pub fn publish_secrets(&self, store: SecretStore) {
+        self.secrets.store(Arc::new(store));
+        self.metrics.updates_accepted.inc();
+    }
+
+    /// Secrets the policy names that are not held: those rules fail closed.
+    pub fn missing_secrets(&self) -> Vec<String> {
+        let secrets = self.secrets();
+        self.policy()
+            .snapshot
+            .referenced_secrets()
+            .into_iter()
+            .filter(|n| !secrets.contains(n))
+            .collect()
     }
 
     /// A receiver that sees every policy swap.
@@ -136,7 +162,9 @@ impl Shared {
             .clone()
     }
 
+    /// Ready once the first NPDS and NPHDS updates are applied and every
+    /// secret they name is held.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire)
+        self.ready.load(Ordering::Acquire) && self.missing_secrets().is_empty()
     }
 }

@@ -3,11 +3,13 @@
 
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::Any;
 use npds::proto::{NetworkPolicy, NetworkPolicyHosts};
 use npds::xds::client::{decode_all, Backoff, Resources, Subscription, SubscriptionStats};
 use npds::xds::grpc::Path;
 use npds::{IdentityTable, PolicySnapshot};
+use sds::SecretStore;
 use tracing::info;
 
 use crate::state::Shared;
@@ -73,6 +75,37 @@ impl Resources for Nphds {
     }
 }
 
+struct Sds {
+    shared: Arc<Shared>,
+}
+
+impl Resources for Sds {
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+        let result = decode_all::<Secret>(resources)
+            .and_then(|secrets| SecretStore::compile(&secrets).map_err(|e| e.to_string()));
+        match result {
+            Ok(store) => {
+                info!(version, secrets = store.len(), "secrets applied");
+                self.shared.publish_secrets(store);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.reject("SDS", e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// A new agent instance: secrets of the old one are not trusted to be
+    /// current (cilium-envoy resets its secret cache the same way); rules
+    /// that need them fail closed until the new stream delivers.
+    fn new_generation(&self, generation: u64) {
+        if generation > 1 {
+            self.shared.publish_secrets(SecretStore::default());
+        }
+    }
+}
+
 /// A running subscription's name and counters, for metrics and dumps.
 #[derive(Debug)]
 pub struct Stream {
@@ -80,7 +113,7 @@ pub struct Stream {
     pub stats: Arc<SubscriptionStats>,
 }
 
-/// Starts the NPDS and NPHDS subscriptions against `target`.
+/// Starts the NPDS, NPHDS and SDS subscriptions against `target`.
 pub fn start(target: &str, shared: &Arc<Shared>) -> Vec<Stream> {
     let subs: Vec<(Path, Arc<dyn Resources>)> = vec![
         (
@@ -92,6 +125,12 @@ pub fn start(target: &str, shared: &Arc<Shared>) -> Vec<Stream> {
         (
             Path::NetworkPolicyHosts,
             Arc::new(Nphds {
+                shared: shared.clone(),
+            }),
+        ),
+        (
+            Path::Secrets,
+            Arc::new(Sds {
                 shared: shared.clone(),
             }),
         ),

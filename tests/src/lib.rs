@@ -619,3 +619,135 @@ impl Portcullis {
         (r.status, r.body)
     }
 }
+
+// ==== xDS: an in-process server that plays the Cilium agent ====
+
+/// The Cilium agent's xDS side, played by `npds::xds::server::XdsCache` on a
+/// unix socket, on a runtime of its own so tests can stop and restart it.
+pub struct Agent {
+    pub rt: tokio::runtime::Runtime,
+    pub cache: std::sync::Arc<npds::xds::server::XdsCache>,
+    pub socket: PathBuf,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl Agent {
+    pub fn start(socket: &Path) -> Agent {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
+        let cache = std::sync::Arc::new(npds::xds::server::XdsCache::new());
+        let listener = {
+            let _guard = rt.enter();
+            npds::xds::server::bind_unix(socket).expect("bind the agent's socket")
+        };
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        rt.spawn(npds::xds::server::serve(
+            cache.clone(),
+            npds::xds::server::XdsListener::from(listener),
+            async {
+                let _ = rx.await;
+            },
+        ));
+        Agent {
+            rt,
+            cache,
+            socket: socket.to_path_buf(),
+            stop: Some(tx),
+        }
+    }
+
+    /// The `--xds` target for Portcullis.
+    pub fn target(&self) -> String {
+        format!("unix:{}", self.socket.display())
+    }
+
+    /// Waits up to 10 s for `fut` on the agent's runtime.
+    pub fn wait<T>(&self, what: &str, fut: impl std::future::Future<Output = T>) -> T {
+        // The timer must be made inside the runtime, hence the async block.
+        self.rt
+            .block_on(async { tokio::time::timeout(Duration::from_secs(10), fut).await })
+            .unwrap_or_else(|_| panic!("agent: timed out waiting for {what}"))
+    }
+
+    /// Stops serving: open streams end, the socket closes.
+    pub fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        self.rt.shutdown_timeout(Duration::from_secs(2));
+    }
+}
+
+/// The agent's NPDS and NPHDS resources for `policy` (CNP YAML) and
+/// `inventory` (YAML of `cnp::Inventory`), as the agent would translate them.
+pub fn agent_resources(
+    inventory: &str,
+    policy: &str,
+) -> (
+    Vec<npds::proto::NetworkPolicy>,
+    Vec<npds::proto::NetworkPolicyHosts>,
+) {
+    let inv: cnp::Inventory = serde_yaml_ng::from_str(inventory).expect("inventory YAML");
+    let docs = cnp::parse_file(Path::new("policy.yaml"), policy).expect("policy YAML");
+    let t = cnp::translate(&inv, &docs).expect("translate");
+    (t.network_policies, t.hosts)
+}
+
+/// An HTTP/1.1 keep-alive connection from a chosen source address, for
+/// requests that must share one connection.
+pub struct KeepAlive {
+    stream: TcpStream,
+}
+
+impl KeepAlive {
+    pub fn connect(source: std::net::IpAddr, to: SocketAddr) -> KeepAlive {
+        let sock =
+            socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+        sock.bind(&SocketAddr::new(source, 0).into()).unwrap();
+        sock.connect(&to.into()).unwrap();
+        let stream: TcpStream = sock.into();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        KeepAlive { stream }
+    }
+
+    /// One GET; `Err` when the connection is closed or reset.
+    pub fn get(&mut self, path: &str, headers: &[(&str, &str)]) -> std::io::Result<(u16, String)> {
+        let extra: String = headers
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}\r\n"))
+            .collect();
+        write!(
+            self.stream,
+            "GET {path} HTTP/1.1\r\nHost: echo\r\n{extra}\r\n"
+        )?;
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            if self.stream.read(&mut byte)? == 0 {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "closed",
+                ));
+            }
+            head.push(byte[0]);
+        }
+        let head = String::from_utf8_lossy(&head).to_string();
+        let status = head.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+        let len: usize = head
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length:")
+                    .map(|v| v.trim().parse().unwrap_or(0))
+            })
+            .unwrap_or(0);
+        let mut body = vec![0u8; len];
+        self.stream.read_exact(&mut body)?;
+        Ok((status, String::from_utf8_lossy(&body).into_owned()))
+    }
+}

@@ -363,6 +363,42 @@ impl PolicySnapshot {
         self.endpoints.len()
     }
 
+    /// Every SDS secret the policy names: header-match values and TLS
+    /// contexts. A rule whose secret is missing fails closed.
+    pub fn referenced_secrets(&self) -> std::collections::BTreeSet<String> {
+        let mut out = std::collections::BTreeSet::new();
+        for ep in &self.endpoints {
+            let s = &ep.source;
+            for port in s
+                .ingress_per_port_policies
+                .iter()
+                .chain(&s.egress_per_port_policies)
+            {
+                for rule in &port.rules {
+                    if let Some(L7::HttpRules(h)) = &rule.l7 {
+                        for m in h.http_rules.iter().flat_map(|r| &r.header_matches) {
+                            if !m.value_sds_secret.is_empty() {
+                                out.insert(m.value_sds_secret.clone());
+                            }
+                        }
+                    }
+                    for tls in rule
+                        .downstream_tls_context
+                        .iter()
+                        .chain(&rule.upstream_tls_context)
+                    {
+                        for name in [&tls.tls_sds_secret, &tls.validation_context_sds_secret] {
+                            if !name.is_empty() {
+                                out.insert(name.clone());
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     pub fn is_empty(&self) -> bool {
         self.endpoints.is_empty()
     }

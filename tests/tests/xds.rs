@@ -1,0 +1,362 @@
+//! Policy over xDS from "the agent" (an in-process xDS server), end to end:
+//! initial sync, live HTTP rule updates, NACKs that keep the last good
+//! policy, the agent going away and coming back, connections judged again
+//! on every update, and secrets rotated under open connections.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use npds::xds::grpc::Path;
+use portcullis_tests::*;
+
+const INVENTORY: &str = "
+endpoints: [{id: 1, ips: [127.0.0.10], labels: {app: echo}}]
+identities:
+  - {id: 20002, labels: {app: client-a}, cidrs: [127.0.0.2/32]}
+  - {id: 20003, labels: {app: client-b}, cidrs: [127.0.0.3/32]}
+";
+
+/// Client A may GET `path_a`; client B may GET `path_b` (if given).
+fn policy(origin: u16, path_a: &str, path_b: Option<&str>) -> String {
+    let mut p = format!(
+        r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: echo}}
+spec:
+  endpointSelector: {{matchLabels: {{app: echo}}}}
+  ingress:
+  - fromEndpoints: [{{matchLabels: {{app: client-a}}}}]
+    toPorts:
+    - ports: [{{port: "{origin}", protocol: TCP}}]
+      rules: {{http: [{{method: GET, path: "{path_a}"}}]}}
+"#
+    );
+    if let Some(b) = path_b {
+        p += &format!(
+            r#"  - fromEndpoints: [{{matchLabels: {{app: client-b}}}}]
+    toPorts:
+    - ports: [{{port: "{origin}", protocol: TCP}}]
+      rules: {{http: [{{method: GET, path: "{b}"}}]}}
+"#
+        );
+    }
+    p
+}
+
+struct Setup {
+    agent: Option<Agent>,
+    pc: Portcullis,
+    _nginx: Nginx,
+    origin: u16,
+    port: u16,
+    _dir: TempDir,
+}
+
+impl Setup {
+    fn new() -> Setup {
+        let origin = free_port();
+        let nginx = Nginx::start(
+            &format!(
+                r#"server {{ listen 127.0.0.10:{origin}; location / {{ return 200 "$request_method $request_uri\n"; }} }}"#
+            ),
+            &[origin],
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let agent = Agent::start(&dir.path().join("xds.sock"));
+        let (policies, hosts) =
+            agent_resources(INVENTORY, &policy(origin, "/public/.*", Some("/b/.*")));
+        agent.cache.set_hosts(hosts);
+        agent.cache.set_network_policies(policies);
+        let port = free_port();
+        let config = format!(
+            "admin: {{admin}}\nlisteners:\n  - {{port: {port}, direction: ingress, upstream: \"127.0.0.10:{origin}\"}}\n"
+        );
+        let pc = Portcullis::start_with_args(&config, &[], &["--xds", &agent.target()]);
+        pc.wait_ready();
+        Setup {
+            agent: Some(agent),
+            pc,
+            _nginx: nginx,
+            origin,
+            port,
+            _dir: dir,
+        }
+    }
+
+    fn agent(&self) -> &Agent {
+        self.agent.as_ref().unwrap()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://127.0.0.1:{}{path}", self.port)
+    }
+
+    fn status(&self, client: &str, path: &str) -> u16 {
+        curl(&["--interface", client, &self.url(path)]).status
+    }
+
+    fn addr(&self) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], self.port))
+    }
+
+    /// Pushes a policy and waits until Portcullis has ACKed it.
+    fn push_policy(&self, yaml: &str) -> u64 {
+        let (policies, _) = agent_resources(INVENTORY, yaml);
+        let v = self.agent().cache.set_network_policies(policies);
+        self.agent().wait(
+            "the NPDS ACK",
+            self.agent().cache.wait_ack(Path::NetworkPolicies, v),
+        );
+        v
+    }
+}
+
+#[test]
+fn updates_apply_and_invalid_updates_are_nacked_keeping_the_last_good_policy() {
+    let s = Setup::new();
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 200);
+    assert_eq!(s.status("127.0.0.2", "/private/a"), 403);
+
+    // An update that changes an HTTP rule applies as soon as it is ACKed.
+    s.push_policy(&policy(s.origin, "/private/.*", None));
+    assert_eq!(s.status("127.0.0.2", "/private/a"), 200);
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 403);
+
+    // An invalid regex: NACKed with the resource and field named.
+    let (mut bad, _) = agent_resources(INVENTORY, &policy(s.origin, "/private/.*", None));
+    let text = format!("{:?}", bad[0]);
+    assert!(text.contains("/private/.*"), "{text}");
+    set_path_regex(&mut bad[0], "/private/(");
+    let v = s.agent().cache.set_network_policies(bad);
+    let nack = s.agent().wait(
+        "the NACK",
+        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
+    );
+    assert!(
+        nack.message.contains("NetworkPolicy \"1\"") && nack.message.contains("(:path)"),
+        "{}",
+        nack.message
+    );
+    assert_eq!(
+        s.status("127.0.0.2", "/private/a"),
+        200,
+        "the last good policy keeps enforcing"
+    );
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 403);
+
+    // Two L7 types on one port: NACKed the same way.
+    let (mut bad, _) = agent_resources(INVENTORY, &policy(s.origin, "/private/.*", None));
+    add_kafka_rule(&mut bad[0]);
+    let v = s.agent().cache.set_network_policies(bad);
+    let nack = s.agent().wait(
+        "the NACK",
+        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
+    );
+    assert!(
+        nack.message.contains("one L7 type per port"),
+        "{}",
+        nack.message
+    );
+    assert_eq!(s.status("127.0.0.2", "/private/a"), 200);
+
+    assert_eq!(
+        s.pc.metric("portcullis_xds_updates_rejected_total{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}"),
+        2.0
+    );
+    let (_, dump) = s.pc.admin_get("/config_dump");
+    assert!(dump.contains("one L7 type per port"), "{dump}");
+}
+
+fn set_path_regex(np: &mut npds::proto::NetworkPolicy, regex: &str) {
+    use envoy_types::pb::envoy::config::route::v3::header_matcher::HeaderMatchSpecifier;
+    use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
+    for port in &mut np.ingress_per_port_policies {
+        for rule in &mut port.rules {
+            if let Some(npds::proto::port_network_policy_rule::L7::HttpRules(h)) = &mut rule.l7 {
+                for r in &mut h.http_rules {
+                    for m in r.headers.iter_mut().filter(|m| m.name == ":path") {
+                        if let Some(HeaderMatchSpecifier::StringMatch(sm)) =
+                            &mut m.header_match_specifier
+                        {
+                            if let Some(MatchPattern::SafeRegex(re)) = &mut sm.match_pattern {
+                                re.regex = regex.to_string();
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn add_kafka_rule(np: &mut npds::proto::NetworkPolicy) {
+    use npds::proto::{
+        port_network_policy_rule::L7, KafkaNetworkPolicyRule, KafkaNetworkPolicyRules,
+        PortNetworkPolicyRule,
+    };
+    np.ingress_per_port_policies[0]
+        .rules
+        .push(PortNetworkPolicyRule {
+            remote_policies: vec![20003],
+            l7: Some(L7::KafkaRules(KafkaNetworkPolicyRules {
+                kafka_rules: vec![KafkaNetworkPolicyRule {
+                    topic: "t".into(),
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        });
+}
+
+#[test]
+fn policy_is_kept_while_the_agent_is_away_and_resynced_when_it_returns() {
+    let mut s = Setup::new();
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 200);
+    let socket = s.agent().socket.clone();
+    s.agent.take().unwrap().stop();
+
+    // Disconnected: the last good policy keeps enforcing.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while s
+        .pc
+        .metric("portcullis_xds_connected{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}")
+        != 0.0
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the proxy never noticed the agent leaving"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 200);
+    assert_eq!(s.status("127.0.0.2", "/private/a"), 403);
+    assert_eq!(
+        s.pc.admin_get("/ready").0,
+        200,
+        "still ready on the last good policy"
+    );
+
+    // A new agent instance with a changed policy: the proxy reconnects (a new
+    // stream generation) and re-syncs everything.
+    let agent = Agent::start(&socket);
+    let (policies, hosts) = agent_resources(INVENTORY, &policy(s.origin, "/private/.*", None));
+    agent.cache.set_hosts(hosts);
+    let v = agent.cache.set_network_policies(policies);
+    agent.wait(
+        "the re-sync ACK",
+        agent.cache.wait_ack(Path::NetworkPolicies, v),
+    );
+    s.agent = Some(agent);
+    assert_eq!(s.status("127.0.0.2", "/private/a"), 200);
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 403);
+    assert!(s.pc.metric("portcullis_xds_stream_generation{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}") >= 2.0);
+}
+
+#[test]
+fn an_update_closes_only_the_connections_it_no_longer_allows() {
+    let s = Setup::new();
+    let mut a = KeepAlive::connect("127.0.0.2".parse().unwrap(), s.addr());
+    let mut b = KeepAlive::connect("127.0.0.3".parse().unwrap(), s.addr());
+    assert_eq!(a.get("/public/1", &[]).unwrap().0, 200);
+    assert_eq!(b.get("/b/1", &[]).unwrap().0, 200);
+
+    // Client B loses its allowance; client A keeps its own, with a new L7 rule.
+    s.push_policy(&policy(s.origin, "/public/.*|/more/.*", None));
+
+    // A's connection is untouched and its next request is judged anew.
+    assert_eq!(
+        a.get("/more/2", &[]).unwrap(),
+        (200, "GET /more/2\n".into())
+    );
+    assert_eq!(a.get("/public/3", &[]).unwrap().0, 200);
+    // B's connection was closed by the update.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        match b.get("/b/2", &[]) {
+            Err(_) => break,
+            Ok(r) => assert!(
+                Instant::now() < deadline,
+                "B's connection still served: {r:?}"
+            ),
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        s.pc.metric("portcullis_connections_closed_by_policy_total"),
+        1.0
+    );
+}
+
+#[test]
+fn secrets_rotate_under_open_connections_and_missing_ones_fail_closed() {
+    let s = Setup::new();
+    let yaml = format!(
+        r#"
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {{name: echo}}
+spec:
+  endpointSelector: {{matchLabels: {{app: echo}}}}
+  ingress:
+  - fromEndpoints: [{{matchLabels: {{app: client-a}}}}]
+    toPorts:
+    - ports: [{{port: "{}", protocol: TCP}}]
+      rules:
+        http:
+        - method: GET
+          path: "/public/.*"
+          headerMatches:
+          - name: X-Token
+            secret: {{name: token}}
+"#,
+        s.origin
+    );
+    s.push_policy(&yaml);
+    // The secret is not there yet: the rule fails closed and says why.
+    let mut a = KeepAlive::connect("127.0.0.2".parse().unwrap(), s.addr());
+    assert_eq!(a.get("/public/1", &[("X-Token", "v1")]).unwrap().0, 403);
+    let (_, dump) = s.pc.admin_get("/config_dump");
+    assert!(
+        dump.contains("\"missing_secrets\": [\n    \"cilium-secrets/default-token\""),
+        "{dump}"
+    );
+    assert_eq!(s.pc.admin_get("/ready").0, 503);
+
+    let token = |v: &str| {
+        use envoy_types::pb::envoy::config::core::v3::{data_source::Specifier, DataSource};
+        use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::{
+            secret::Type, GenericSecret, Secret,
+        };
+        Secret {
+            name: "cilium-secrets/default-token".into(),
+            r#type: Some(Type::GenericSecret(GenericSecret {
+                secret: Some(DataSource {
+                    specifier: Some(Specifier::InlineString(v.into())),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })),
+        }
+    };
+    let v = s.agent().cache.set_secrets(vec![token("v1")]);
+    s.agent()
+        .wait("the SDS ACK", s.agent().cache.wait_ack(Path::Secrets, v));
+    assert_eq!(a.get("/public/2", &[("X-Token", "v1")]).unwrap().0, 200);
+    assert_eq!(a.get("/public/3", &[("X-Token", "v2")]).unwrap().0, 403);
+    assert_eq!(s.pc.admin_get("/ready").0, 200);
+
+    // Rotation: the same open connection sees the new value on its next request.
+    let v = s.agent().cache.set_secrets(vec![token("v2")]);
+    s.agent()
+        .wait("the SDS ACK", s.agent().cache.wait_ack(Path::Secrets, v));
+    assert_eq!(a.get("/public/4", &[("X-Token", "v2")]).unwrap().0, 200);
+    assert_eq!(a.get("/public/5", &[("X-Token", "v1")]).unwrap().0, 403);
+
+    // Material is never shown.
+    let (_, dump) = s.pc.admin_get("/config_dump");
+    assert!(
+        !dump.contains("\"v2\"") && dump.contains("[redacted]"),
+        "{dump}"
+    );
+}
