@@ -14,9 +14,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
+use crate::listeners::ListenerManager;
 use crate::state::Shared;
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, listeners: Arc<serde_json::Value>) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, listeners: Arc<ListenerManager>) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -51,7 +52,7 @@ pub fn bind_addr(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 fn route(
     req: &Request<Incoming>,
     shared: &Shared,
-    listeners: &serde_json::Value,
+    listeners: &ListenerManager,
 ) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/ready" if shared.is_ready() => text(StatusCode::OK, "ready\n".into()),
@@ -105,7 +106,7 @@ fn route(
                 "ready": shared.is_ready(),
                 "waiting_for": shared.pending(),
                 "xds": xds,
-                "listeners": listeners,
+                "listeners": listeners.dump(),
                 "policy": policy.snapshot.dump(),
                 "identities": identities,
                 "last_rejection": shared.last_rejection(),

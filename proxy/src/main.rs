@@ -23,13 +23,11 @@ mod xds;
 #[global_allocator]
 static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand, ValueEnum};
-use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::info;
 
@@ -217,20 +215,8 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     };
     let shared = Arc::new(Shared::new(access_log, &[xds::NPDS, xds::NPHDS]));
 
-    let bound = listeners::bind_all(&config.listeners, workers)?;
-    let dump: Vec<_> = config
-        .listeners
-        .iter()
-        .map(|lc| {
-            json!({
-                "name": lc.name(), "address": SocketAddr::new(lc.address, lc.port).to_string(),
-                "direction": npds::Direction::from(lc.direction).as_str(),
-                "protocol": format!("{:?}", lc.protocol).to_lowercase(),
-                "upstream": lc.upstream.map(|u| u.to_string()),
-                "transparent": lc.transparent,
-            })
-        })
-        .collect();
+    let manager = listeners::ListenerManager::start(workers, shared.clone())?;
+    listeners::open_config_listeners(&manager, &config.listeners)?;
 
     let admin_addr = config.admin;
     let target = match xds_target {
@@ -238,7 +224,10 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
         None => start_embedded_control_plane(config, shared.clone()).await?,
     };
     info!(%target, "subscribing to policy over xDS");
-    let _ = shared.metrics.xds.set(xds::start(&target, &shared));
+    let _ = shared
+        .metrics
+        .xds
+        .set(xds::start(&target, &shared, &manager));
 
     let admin =
         admin::bind_addr(admin_addr).with_context(|| format!("admin: binding {admin_addr}"))?;
@@ -246,9 +235,8 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     tokio::spawn(admin::serve(
         TcpListener::from_std(admin)?,
         shared.clone(),
-        Arc::new(json!(dump)),
+        manager,
     ));
-    listeners::spawn_workers(bound, workers, shared)?;
 
     tokio::signal::ctrl_c()
         .await

@@ -3,14 +3,19 @@
 
 use std::sync::Arc;
 
+use envoy_types::pb::envoy::config::cluster::v3::Cluster;
+use envoy_types::pb::envoy::config::listener::v3::Listener as EnvoyListener;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::Any;
 use npds::proto::{NetworkPolicy, NetworkPolicyHosts};
 use npds::xds::client::{decode_all, Backoff, Resources, Subscription, SubscriptionStats};
 use npds::xds::grpc::Path;
+use npds::xds::listener::{accept_clusters, translate_listeners};
 use npds::{IdentityTable, PolicySnapshot};
 use sds::SecretStore;
-use tracing::info;
+use tracing::{debug, info};
+
+use crate::listeners::{ListenerManager, ListenerSpec, Source};
 
 use crate::state::Shared;
 
@@ -106,6 +111,76 @@ impl Resources for Sds {
     }
 }
 
+/// Pairs each resource with the name inside it, as the translators want.
+fn named<M: prost::Message + Default>(
+    resources: &[Any],
+    name: impl Fn(&M) -> String,
+) -> Result<Vec<(String, Any)>, String> {
+    let messages = decode_all::<M>(resources)?;
+    Ok(messages
+        .iter()
+        .map(&name)
+        .zip(resources.iter().cloned())
+        .collect())
+}
+
+/// LDS: the agent's proxy listeners, opened and closed to match.
+struct Lds {
+    shared: Arc<Shared>,
+    manager: Arc<ListenerManager>,
+}
+
+impl Resources for Lds {
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+        let result = named::<EnvoyListener>(resources, |l| l.name.clone())
+            .and_then(|pairs| translate_listeners(&pairs).map_err(|e| e.to_string()))
+            .and_then(|set| {
+                for ignored in &set.ignored {
+                    debug!(name = %ignored.name, reason = %ignored.reason, "listener ignored");
+                }
+                let specs = set.listeners.iter().map(ListenerSpec::from_lds).collect();
+                self.manager.reconcile(Source::Lds, specs)
+            });
+        match result {
+            Ok(()) => {
+                info!(version, listeners = resources.len(), "listeners applied");
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.reject("LDS", e.clone());
+                Err(e)
+            }
+        }
+    }
+}
+
+/// CDS: the agent's original-destination clusters. Portcullis always
+/// forwards to the original destination, so clusters are checked and
+/// acknowledged; the ones it has no use for are named in the debug log.
+struct Cds {
+    shared: Arc<Shared>,
+}
+
+impl Resources for Cds {
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+        let result = named::<Cluster>(resources, |c| c.name.clone())
+            .and_then(|pairs| accept_clusters(&pairs).map_err(|e| e.to_string()));
+        match result {
+            Ok(clusters) => {
+                for c in &clusters {
+                    debug!(name = %c.name, kind = ?c.kind, "cluster");
+                }
+                info!(version, clusters = clusters.len(), "clusters accepted");
+                Ok(())
+            }
+            Err(e) => {
+                self.shared.reject("CDS", e.clone());
+                Err(e)
+            }
+        }
+    }
+}
+
 /// A running subscription's name and counters, for metrics and dumps.
 #[derive(Debug)]
 pub struct Stream {
@@ -113,8 +188,8 @@ pub struct Stream {
     pub stats: Arc<SubscriptionStats>,
 }
 
-/// Starts the NPDS, NPHDS and SDS subscriptions against `target`.
-pub fn start(target: &str, shared: &Arc<Shared>) -> Vec<Stream> {
+/// Starts the NPDS, NPHDS, SDS, LDS and CDS subscriptions against `target`.
+pub fn start(target: &str, shared: &Arc<Shared>, manager: &Arc<ListenerManager>) -> Vec<Stream> {
     let subs: Vec<(Path, Arc<dyn Resources>)> = vec![
         (
             Path::NetworkPolicies,
@@ -131,6 +206,19 @@ pub fn start(target: &str, shared: &Arc<Shared>) -> Vec<Stream> {
         (
             Path::Secrets,
             Arc::new(Sds {
+                shared: shared.clone(),
+            }),
+        ),
+        (
+            Path::Listeners,
+            Arc::new(Lds {
+                shared: shared.clone(),
+                manager: manager.clone(),
+            }),
+        ),
+        (
+            Path::Clusters,
+            Arc::new(Cds {
                 shared: shared.clone(),
             }),
         ),

@@ -751,3 +751,12 @@ impl KeepAlive {
         Ok((status, String::from_utf8_lossy(&body).into_owned()))
     }
 }
+
+// ==== Benchmarks (tests/examples/xds_bench.rs) ====
+
+impl Portcullis {
+    /// The process id of the running binary, for `/proc/<pid>/status`.
+    pub fn pid(&self) -> u32 {
+        self.proc.child.id()
+    }
+}

@@ -215,8 +215,16 @@ fn admin_reports_ready_metrics_and_config() {
         );
     }
     let xds = dump["xds"].as_array().unwrap();
+    // NPDS and NPHDS carry the policy; SDS, LDS and CDS are subscribed too
+    // but standalone mode sends nothing on them.
+    let policy_streams: Vec<_> = xds
+        .iter()
+        .filter(|s| s["type_url"].as_str().unwrap().contains("cilium."))
+        .collect();
+    assert_eq!(policy_streams.len(), 2, "{xds:?}");
     assert!(
-        xds.iter()
+        policy_streams
+            .iter()
             .all(|s| s["connected"] == true && s["version"] == "1"),
         "{xds:?}"
     );

@@ -360,3 +360,166 @@ spec:
         "{dump}"
     );
 }
+
+fn agent_listener(name: &str, port: u16) -> envoy_types::pb::envoy::config::listener::v3::Listener {
+    use npds::xds::listener::{build_listener, BpfMetadataSummary, ListenerKind, ProxyListener};
+    build_listener(&ProxyListener {
+        name: name.into(),
+        addresses: vec![
+            SocketAddr::from(([127, 0, 0, 1], port)),
+            "[::1]:0"
+                .parse::<SocketAddr>()
+                .map(|mut a| {
+                    a.set_port(port);
+                    a
+                })
+                .unwrap(),
+        ],
+        is_ingress: true,
+        proxy_id: u32::from(port),
+        kind: ListenerKind::Http { tls_variant: false },
+        transparent: false,
+        mark: None,
+        bpf: BpfMetadataSummary {
+            bpf_root: Some("/sys/fs/bpf".into()),
+            ipcache_name: "cilium_ipcache_v2".into(),
+            use_original_source_address: true,
+            use_nphds: false,
+            is_l7lb: false,
+            enforce_policy_on_l7lb: false,
+            ipv4_source_address: None,
+            ipv6_source_address: None,
+            l7lb_policy_name: None,
+            original_source_so_linger: None,
+            cache_entry_ttl: Duration::from_millis(3),
+            cache_gc_interval: Duration::from_millis(30),
+        },
+        access_log_path: None,
+        denied_403_body: None,
+        unsupported_l7_chains: vec![],
+    })
+}
+
+#[test]
+fn listeners_from_lds_open_and_close_and_unhonourable_ones_are_nacked() {
+    require_root(
+        "agent listeners are transparent (IP_TRANSPARENT) and marked (SO_MARK), as cilium-envoy's",
+    );
+    let s = Setup::new();
+    let port = free_port();
+    let v = s
+        .agent()
+        .cache
+        .set_listeners(vec![agent_listener("ingress-proxy", port)]);
+    s.agent()
+        .wait("the LDS ACK", s.agent().cache.wait_ack(Path::Listeners, v));
+    // Open on both of the agent's addresses.
+    for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        std::net::TcpStream::connect(&addr).unwrap_or_else(|e| panic!("{addr}: {e}"));
+    }
+    let (_, dump) = s.pc.admin_get("/config_dump");
+    let dump: serde_json::Value = serde_json::from_str(&dump).unwrap();
+    let l = dump["listeners"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["name"] == "ingress-proxy")
+        .expect("listed");
+    assert_eq!(
+        (
+            l["source"].as_str(),
+            l["transparent"].as_bool(),
+            l["mark"].as_u64()
+        ),
+        (Some("lds"), Some(true), Some(0x0A00))
+    );
+
+    // A listener on an address already in use is refused with the reason,
+    // and the open listeners stay as they were.
+    let clash = agent_listener("clash", s.port);
+    let v = s
+        .agent()
+        .cache
+        .set_listeners(vec![agent_listener("ingress-proxy", port), clash]);
+    let nack = s.agent().wait(
+        "the LDS NACK",
+        s.agent().cache.wait_nack(Path::Listeners, v),
+    );
+    assert!(
+        nack.message.contains("already served by listener"),
+        "{}",
+        nack.message
+    );
+    std::net::TcpStream::connect(("127.0.0.1", port)).expect("still open");
+    assert_eq!(
+        s.status("127.0.0.2", "/public/a"),
+        200,
+        "the config listener is untouched"
+    );
+
+    // Removed from LDS: closed.
+    let v = s.agent().cache.set_listeners(vec![]);
+    s.agent()
+        .wait("the LDS ACK", s.agent().cache.wait_ack(Path::Listeners, v));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "listener still accepting after removal"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn malformed_updates_are_nacked_and_never_open_anything() {
+    use envoy_types::pb::google::protobuf::Any;
+    let s = Setup::new();
+    let garbage = Any {
+        type_url: "type.googleapis.com/cilium.NetworkPolicy".into(),
+        value: vec![0xff, 0xff, 0xff],
+    };
+    let v = s
+        .agent()
+        .cache
+        .set(Path::NetworkPolicies, vec![("1".into(), garbage)]);
+    let nack = s.agent().wait(
+        "the NACK",
+        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
+    );
+    assert!(nack.message.contains("does not decode"), "{}", nack.message);
+
+    let wrong_type = Any {
+        type_url: "type.googleapis.com/cilium.NetworkPolicyHosts".into(),
+        value: vec![],
+    };
+    let v = s
+        .agent()
+        .cache
+        .set(Path::NetworkPolicies, vec![("1".into(), wrong_type)]);
+    let nack = s.agent().wait(
+        "the NACK",
+        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
+    );
+    assert!(nack.message.contains("has type URL"), "{}", nack.message);
+
+    // Two endpoints claiming one IP.
+    let (mut policies, _) = agent_resources(INVENTORY, &policy(s.origin, "/x/.*", None));
+    let mut twin = policies[0].clone();
+    twin.endpoint_id = 2;
+    policies.push(twin);
+    let v = s.agent().cache.set_network_policies(policies);
+    let nack = s.agent().wait(
+        "the NACK",
+        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
+    );
+    assert!(
+        nack.message.contains("also claimed by endpoint"),
+        "{}",
+        nack.message
+    );
+
+    // Through all of it the first policy kept enforcing, and the proxy lives.
+    assert_eq!(s.status("127.0.0.2", "/public/a"), 200);
+    assert_eq!(s.status("127.0.0.2", "/x/a"), 403);
+}
