@@ -158,7 +158,7 @@ fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         let on_reject: standalone::RejectSink = Box::new(|_| {});
         tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject).run());
         let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
+            let _ = wait_for_shutdown().await;
         };
         server::serve(cache, listener, shutdown)
             .await
@@ -179,13 +179,18 @@ async fn bind_xds(listen: &str) -> anyhow::Result<XdsListener> {
     })
 }
 
+/// The embedded control plane's private socket directory.
+fn embedded_socket_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("portcullis-{}", std::process::id()))
+}
+
 /// Starts the in-process control plane on a unix socket in a private
 /// directory and returns the xDS target to subscribe to.
 async fn start_embedded_control_plane(
     config: Config,
     shared: Arc<Shared>,
 ) -> anyhow::Result<String> {
-    let dir = std::env::temp_dir().join(format!("portcullis-{}", std::process::id()));
+    let dir = embedded_socket_dir();
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
     {
         use std::os::unix::fs::PermissionsExt;
@@ -238,9 +243,18 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
         manager,
     ));
 
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
+    wait_for_shutdown().await?;
     info!("shutting down");
+    let _ = std::fs::remove_dir_all(embedded_socket_dir());
     Ok(())
+}
+
+/// Ctrl-C or SIGTERM (what a DaemonSet's pod gets).
+async fn wait_for_shutdown() -> anyhow::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C"),
+        _ = term.recv() => Ok(()),
+    }
 }
