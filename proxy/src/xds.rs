@@ -23,6 +23,26 @@ use crate::state::Shared;
 pub const NPDS: &str = "NPDS";
 pub const NPHDS: &str = "NPHDS";
 
+/// Applies a checked update or records why it was refused; the error goes
+/// back to the subscription, which NACKs with it.
+fn settle<T>(
+    shared: &Shared,
+    source: &'static str,
+    result: Result<T, String>,
+    apply: impl FnOnce(T),
+) -> Result<(), String> {
+    match result {
+        Ok(value) => {
+            apply(value);
+            Ok(())
+        }
+        Err(e) => {
+            shared.reject(source, e.clone());
+            Err(e)
+        }
+    }
+}
+
 struct Npds {
     shared: Arc<Shared>,
 }
@@ -34,22 +54,15 @@ impl Resources for Npds {
             PolicySnapshot::compile(version, policies, Some(&previous.snapshot))
                 .map_err(|e| e.to_string())
         });
-        match result {
-            Ok(snapshot) => {
-                info!(
-                    version,
-                    endpoints = snapshot.len(),
-                    "network policy applied"
-                );
-                self.shared.publish_snapshot(Arc::new(snapshot));
-                self.shared.arrived(NPDS);
-                Ok(())
-            }
-            Err(e) => {
-                self.shared.reject(NPDS, e.clone());
-                Err(e)
-            }
-        }
+        settle(&self.shared, NPDS, result, |snapshot| {
+            info!(
+                version,
+                endpoints = snapshot.len(),
+                "network policy applied"
+            );
+            self.shared.publish_snapshot(Arc::new(snapshot));
+            self.shared.arrived(NPDS);
+        })
     }
 }
 
@@ -61,22 +74,15 @@ impl Resources for Nphds {
     fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
         let result = decode_all::<NetworkPolicyHosts>(resources)
             .and_then(|hosts| IdentityTable::compile(&hosts).map_err(|e| e.to_string()));
-        match result {
-            Ok(table) => {
-                info!(
-                    version,
-                    identities = table.entries().len(),
-                    "identities applied"
-                );
-                self.shared.publish_identities(Arc::new(table));
-                self.shared.arrived(NPHDS);
-                Ok(())
-            }
-            Err(e) => {
-                self.shared.reject(NPHDS, e.clone());
-                Err(e)
-            }
-        }
+        settle(&self.shared, NPHDS, result, |table| {
+            info!(
+                version,
+                identities = table.entries().len(),
+                "identities applied"
+            );
+            self.shared.publish_identities(Arc::new(table));
+            self.shared.arrived(NPHDS);
+        })
     }
 }
 
@@ -88,17 +94,10 @@ impl Resources for Sds {
     fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
         let result = decode_all::<Secret>(resources)
             .and_then(|secrets| SecretStore::compile(&secrets).map_err(|e| e.to_string()));
-        match result {
-            Ok(store) => {
-                info!(version, secrets = store.len(), "secrets applied");
-                self.shared.publish_secrets(store);
-                Ok(())
-            }
-            Err(e) => {
-                self.shared.reject("SDS", e.clone());
-                Err(e)
-            }
-        }
+        settle(&self.shared, "SDS", result, |store| {
+            info!(version, secrets = store.len(), "secrets applied");
+            self.shared.publish_secrets(store);
+        })
     }
 
     /// A new agent instance: secrets of the old one are not trusted to be
@@ -141,16 +140,9 @@ impl Resources for Lds {
                 let specs = set.listeners.iter().map(ListenerSpec::from_lds).collect();
                 self.manager.reconcile(Source::Lds, specs)
             });
-        match result {
-            Ok(()) => {
-                info!(version, listeners = resources.len(), "listeners applied");
-                Ok(())
-            }
-            Err(e) => {
-                self.shared.reject("LDS", e.clone());
-                Err(e)
-            }
-        }
+        settle(&self.shared, "LDS", result, |()| {
+            info!(version, listeners = resources.len(), "listeners applied");
+        })
     }
 }
 
@@ -165,19 +157,12 @@ impl Resources for Cds {
     fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
         let result = named::<Cluster>(resources, |c| c.name.clone())
             .and_then(|pairs| accept_clusters(&pairs).map_err(|e| e.to_string()));
-        match result {
-            Ok(clusters) => {
-                for c in &clusters {
-                    debug!(name = %c.name, kind = ?c.kind, "cluster");
-                }
-                info!(version, clusters = clusters.len(), "clusters accepted");
-                Ok(())
+        settle(&self.shared, "CDS", result, |clusters| {
+            for c in &clusters {
+                debug!(name = %c.name, kind = ?c.kind, "cluster");
             }
-            Err(e) => {
-                self.shared.reject("CDS", e.clone());
-                Err(e)
-            }
-        }
+            info!(version, clusters = clusters.len(), "clusters accepted");
+        })
     }
 }
 
