@@ -4,6 +4,10 @@
 //! exact matchers; `headerMatches` become exact matchers (no `mismatch`) or
 //! Cilium `HeaderMatch`es (with `mismatch`, or a secret). Header matchers
 //! are sorted; `headerMatches` keep their order.
+//!
+//! Every rule is also compiled here with the proxy's compiler
+//! ([`check_http_rule`]), which is the one judge of what an HTTP rule may
+//! contain (regex syntax, size and flags, header names and values, actions).
 
 use std::cmp::Ordering;
 
@@ -11,9 +15,11 @@ use envoy_types::pb::envoy::config::route::v3::header_matcher::HeaderMatchSpecif
 use envoy_types::pb::envoy::config::route::v3::HeaderMatcher;
 use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 use envoy_types::pb::envoy::r#type::matcher::v3::{RegexMatcher, StringMatcher};
+use l7_http::{HeaderMatchError, MatcherError, RuleError};
 use npds::proto::header_match::MismatchAction;
 use npds::proto::{HeaderMatch, HttpNetworkPolicyRule, HttpNetworkPolicyRules};
 
+use crate::error::{index, join, Fault};
 use crate::spec::{HttpRule, Mismatch};
 
 fn string_matcher(name: &str, pattern: MatchPattern) -> HeaderMatcher {
@@ -49,27 +55,50 @@ fn present(name: &str) -> HeaderMatcher {
     }
 }
 
-/// One `rules.http` entry on the wire.
-pub(crate) fn http_rule(h: &HttpRule) -> HttpNetworkPolicyRule {
+/// The CNP field a wire element was translated from, so that a compile error
+/// can point back at it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Source {
+    Path,
+    Method,
+    Host,
+    /// `headers[i]`.
+    Header(usize),
+    /// `headerMatches[i]`, sent as an Envoy `HeaderMatcher`.
+    HeaderMatch(usize),
+}
+
+/// A rule on the wire, with where each of its elements came from.
+struct Translated {
+    rule: HttpNetworkPolicyRule,
+    /// One per `rule.headers` entry.
+    header_sources: Vec<Source>,
+    /// One per `rule.header_matches` entry: the `headerMatches` index.
+    header_match_sources: Vec<usize>,
+}
+
+fn translate(h: &HttpRule) -> Translated {
     let mut headers = Vec::new();
     if !h.path.is_empty() {
-        headers.push(regex(":path", &h.path));
+        headers.push((regex(":path", &h.path), Source::Path));
     }
     if !h.method.is_empty() {
-        headers.push(regex(":method", &h.method));
+        headers.push((regex(":method", &h.method), Source::Method));
     }
     if !h.host.is_empty() {
-        headers.push(regex(":authority", &h.host));
+        headers.push((regex(":authority", &h.host), Source::Host));
     }
-    for hdr in &h.headers {
+    for (i, hdr) in h.headers.iter().enumerate() {
         // "Name: value" (split at the first space) or a bare name.
-        match hdr.split_once(' ') {
-            Some((key, value)) => headers.push(exact(key.trim_end_matches(':'), value)),
-            None => headers.push(present(hdr)),
-        }
+        let m = match hdr.split_once(' ') {
+            Some((key, value)) => exact(key.trim_end_matches(':'), value),
+            None => present(hdr),
+        };
+        headers.push((m, Source::Header(i)));
     }
     let mut header_matches = Vec::new();
-    for m in &h.header_matches {
+    let mut header_match_sources = Vec::new();
+    for (i, m) in h.header_matches.iter().enumerate() {
         let action = match m.mismatch {
             Mismatch::Fail => MismatchAction::FailOnMismatch,
             Mismatch::Log => MismatchAction::ContinueOnMismatch,
@@ -77,28 +106,104 @@ pub(crate) fn http_rule(h: &HttpRule) -> HttpNetworkPolicyRule {
             Mismatch::Delete => MismatchAction::DeleteOnMismatch,
             Mismatch::Replace => MismatchAction::ReplaceOnMismatch,
         };
-        match (&m.sds_secret, m.value.is_empty(), m.mismatch) {
-            (Some(secret), _, _) => header_matches.push(HeaderMatch {
+        let wire = match (&m.sds_secret, m.value.is_empty(), m.mismatch) {
+            (Some(secret), _, _) => HeaderMatch {
                 name: m.name.clone(),
                 mismatch_action: action as i32,
                 value_sds_secret: secret.clone(),
                 ..Default::default()
-            }),
-            (None, false, Mismatch::Fail) => headers.push(exact(&m.name, &m.value)),
-            (None, true, Mismatch::Fail) => headers.push(present(&m.name)),
-            (None, _, _) => header_matches.push(HeaderMatch {
+            },
+            (None, false, Mismatch::Fail) => {
+                headers.push((exact(&m.name, &m.value), Source::HeaderMatch(i)));
+                continue;
+            }
+            (None, true, Mismatch::Fail) => {
+                headers.push((present(&m.name), Source::HeaderMatch(i)));
+                continue;
+            }
+            (None, _, _) => HeaderMatch {
                 name: m.name.clone(),
                 value: m.value.clone(),
                 mismatch_action: action as i32,
                 ..Default::default()
-            }),
+            },
+        };
+        header_matches.push(wire);
+        header_match_sources.push(i);
+    }
+    // Stable, so equal matchers keep their order (and their sources).
+    headers.sort_by(|a, b| cmp_header(&a.0, &b.0));
+    let (headers, header_sources) = headers.into_iter().unzip();
+    Translated {
+        rule: HttpNetworkPolicyRule {
+            headers,
+            header_matches,
+        },
+        header_sources,
+        header_match_sources,
+    }
+}
+
+/// One `rules.http` entry on the wire.
+pub(crate) fn http_rule(h: &HttpRule) -> HttpNetworkPolicyRule {
+    translate(h).rule
+}
+
+/// Compiles the wire form of one `rules.http` entry (at `path`) with the
+/// proxy's own compiler, exactly as `npds` will when the policy arrives, so
+/// that the translator never emits a rule the proxy refuses. A failure is
+/// reported at the CNP field it came from.
+pub(crate) fn check_http_rule(h: &HttpRule, path: &str) -> Result<(), Fault> {
+    let t = translate(h);
+    let Err(e) = l7_http::HttpRules::compile(&[npds::http_rule_spec(&t.rule)]) else {
+        return Ok(());
+    };
+    let header_match = |i: usize, field: &str| join(&index(&join(path, "headerMatches"), i), field);
+    Err(match e {
+        RuleError::Header { header, error, .. } => {
+            let regex = |key: &str, re: &str| {
+                let detail = match &error {
+                    MatcherError::InvalidRegex(detail) => detail.clone(),
+                    other => other.to_string(),
+                };
+                Fault::invalid(
+                    join(path, key),
+                    format!("invalid regular expression {re:?}: {detail}"),
+                )
+            };
+            match t.header_sources[header] {
+                Source::Path => regex("path", &h.path),
+                Source::Method => regex("method", &h.method),
+                Source::Host => regex("host", &h.host),
+                Source::Header(i) => {
+                    Fault::invalid(index(&join(path, "headers"), i), error.to_string())
+                }
+                Source::HeaderMatch(i) => {
+                    let field = match error {
+                        MatcherError::EmptyName | MatcherError::InvalidName => "name",
+                        _ => "value",
+                    };
+                    Fault::invalid(header_match(i, field), error.to_string())
+                }
+            }
         }
-    }
-    headers.sort_by(cmp_header);
-    HttpNetworkPolicyRule {
-        headers,
-        header_matches,
-    }
+        RuleError::HeaderMatch {
+            index: k, error, ..
+        } => {
+            let field = match error {
+                HeaderMatchError::Name(_) | HeaderMatchError::NotAToken(_) => "name",
+                HeaderMatchError::Immutable { .. } => "mismatch",
+                HeaderMatchError::InvalidValue(_) => "value",
+                HeaderMatchError::EmptySecret(_) => "secret",
+            };
+            Fault::invalid(
+                header_match(t.header_match_sources[k], field),
+                error.to_string(),
+            )
+        }
+        // Not reachable with one rule, but never let an error go unreported.
+        other => Fault::invalid(path, other.to_string()),
+    })
 }
 
 /// The HTTP rules of one port rule, sorted as the agent sorts them.

@@ -28,6 +28,12 @@
 //! - An explicitly empty peer list (`fromEndpoints: []`) is an error: the
 //!   agent would read it as "no peer given", which with `toPorts` allows
 //!   every peer.
+//! - Every HTTP rule is compiled with the proxy's own compiler
+//!   (`l7_http::HttpRules::compile`, as npds runs it) when it is parsed;
+//!   whatever that refuses (for example a header match that would rewrite a
+//!   pseudo-header or `host`, a value that is not a header value, a regex
+//!   over the proxy's size limit or with the `x` flag RE2 lacks) is an error
+//!   naming the field, so a translation always compiles.
 //! - Anything not implemented is an error naming the field ("not supported
 //!   yet"), never silently dropped: `nodeSelector`, `log`, `fromRequires`,
 //!   `toRequires`, `fromNodes`/`toNodes`, `fromGroups`/`toGroups`,

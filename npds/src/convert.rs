@@ -4,7 +4,11 @@ use l7_http::{HeaderMatchSpec, HeaderValueSource, HttpRuleSpec, MatchAction, Mis
 
 use crate::proto::{header_match, HeaderMatch, HttpNetworkPolicyRule};
 
-pub(crate) fn http_spec(rule: &HttpNetworkPolicyRule) -> HttpRuleSpec {
+/// The HTTP compiler's input for one wire rule. Unknown enum values from a
+/// newer agent fall back to the fail-closed default of each field; a secret
+/// name wins over an inline value. The translator checks its output with
+/// this same conversion, so what it emits is what the compiler sees.
+pub fn http_rule_spec(rule: &HttpNetworkPolicyRule) -> HttpRuleSpec {
     HttpRuleSpec {
         headers: rule.headers.clone(),
         header_matches: rule.header_matches.iter().map(header_match_spec).collect(),

@@ -1,6 +1,7 @@
 //! Crate tests: whole documents in, NPDS messages out.
 
 mod errors;
+mod fuzz_findings;
 mod semantics;
 mod starwars;
 

@@ -22,6 +22,6 @@ pub use hygiene::{check_request_head, HygieneError};
 pub use matcher::{CompiledHeaderMatcher, MatcherError, RequestView, REGEX_SIZE_LIMIT};
 pub use normalize::{normalize_path, PathError};
 pub use rules::{
-    HeaderLog, HeaderMatchSpec, HeaderValueSource, HttpRuleSpec, HttpRules, MatchAction,
-    MismatchAction, NoSecrets, RequestHead, RuleError, SecretSource, REDACTED,
+    HeaderLog, HeaderMatchError, HeaderMatchSpec, HeaderValueSource, HttpRuleSpec, HttpRules,
+    MatchAction, MismatchAction, NoSecrets, RequestHead, RuleError, SecretSource, REDACTED,
 };

@@ -57,7 +57,7 @@ pub struct RequestView<'a> {
 }
 
 /// Why an Envoy `HeaderMatcher` could not be compiled.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum MatcherError {
     /// Envoy's proto validation requires a non-empty name.
     #[error("header name is empty")]
@@ -71,6 +71,11 @@ pub enum MatcherError {
     /// The regex is not valid syntax.
     #[error("invalid regex: {0}")]
     InvalidRegex(String),
+    /// The regex sets the `x` flag (`(?x)`, `(?x:...)`, `(?-x)`), which RE2
+    /// (and so Envoy) rejects. Honouring it would also let a `#` comment
+    /// swallow the `)$` that anchors the pattern.
+    #[error("the x flag is not supported: RE2 has no extended mode")]
+    ExtendedMode,
     /// Envoy's proto validation forbids empty prefix/suffix/contains.
     #[error("{0} must not be empty")]
     EmptyPattern(&'static str),
@@ -359,13 +364,55 @@ fn compile_string_matcher(sm: &StringMatcher) -> Result<Kind, MatcherError> {
 ///
 /// The pattern is first compiled on its own so that an unbalanced `)` cannot
 /// escape the anchoring group (`a)|(.*` would otherwise become an unanchored
-/// alternation). Patterns are built in ASCII mode so `\d`, `\w`, `\s` and
+/// alternation), and must not use the `x` flag, which RE2 lacks and which
+/// would let a comment swallow the anchoring. Patterns are built in ASCII mode so `\d`, `\w`, `\s` and
 /// `\b` are ASCII-only like RE2's; a pattern that needs Unicode (`\p{..}`)
 /// falls back to Unicode mode. Matching is on raw bytes, so non-UTF-8
 /// header values are matched rather than rejected.
 pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, MatcherError> {
     build_regex(pattern)?;
+    if uses_extended_mode(pattern) {
+        return Err(MatcherError::ExtendedMode);
+    }
     build_regex(&format!("^(?:{pattern})$"))
+}
+
+/// Whether the pattern mentions the `x` flag anywhere, set or cleared, in a
+/// flag directive (`(?x)`) or a flag group (`(?x:...)`). Read from the same
+/// AST parser the `regex` crate uses, so escapes and classes such as `\(?x)`
+/// or `[(?x)]` are not mistaken for flags. `pattern` has already been
+/// compiled, so it parses; a parse error is treated as "no".
+fn uses_extended_mode(pattern: &str) -> bool {
+    use regex_syntax::ast::{self, Ast, Flag, GroupKind};
+
+    struct FindX;
+    impl ast::Visitor for FindX {
+        type Output = ();
+        type Err = ();
+        fn finish(self) -> Result<(), ()> {
+            Ok(())
+        }
+        fn visit_pre(&mut self, node: &Ast) -> Result<(), ()> {
+            let flags = match node {
+                Ast::Flags(set) => &set.flags,
+                Ast::Group(g) => match &g.kind {
+                    GroupKind::NonCapturing(flags) => flags,
+                    _ => return Ok(()),
+                },
+                _ => return Ok(()),
+            };
+            match flags.flag_state(Flag::IgnoreWhitespace) {
+                Some(_) => Err(()),
+                None => Ok(()),
+            }
+        }
+    }
+
+    match ast::parse::Parser::new().parse(pattern) {
+        // `visit` walks the AST on the heap, so deep nesting cannot overflow the stack.
+        Ok(tree) => ast::visit(&tree, FindX).is_err(),
+        Err(_) => false,
+    }
 }
 
 fn build_regex(pattern: &str) -> Result<Regex, MatcherError> {

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use envoy_types::pb::envoy::config::route::v3::HeaderMatcher;
 use http::{HeaderMap, HeaderValue};
 
-use crate::matcher::{normalize_name, CompiledHeaderMatcher, HeaderKey, RequestView};
+use crate::matcher::{normalize_name, CompiledHeaderMatcher, HeaderKey, MatcherError, RequestView};
 
 /// Where a header match takes its value from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -90,7 +90,7 @@ pub struct HttpRuleSpec {
 #[derive(Debug, thiserror::Error)]
 pub enum RuleError {
     /// A `headers[header]` Envoy matcher is invalid.
-    #[error("http_rules[{rule}].headers[{header}] ({name}): {reason}")]
+    #[error("http_rules[{rule}].headers[{header}] ({name}): {error}")]
     Header {
         /// Index into `http_rules`.
         rule: usize,
@@ -98,23 +98,57 @@ pub enum RuleError {
         header: usize,
         /// The matcher's header name as configured.
         name: String,
-        /// What is wrong (a [`crate::MatcherError`] message).
-        reason: String,
+        /// What is wrong.
+        error: MatcherError,
     },
     /// A `header_matches[index]` entry is invalid.
-    #[error("http_rules[{rule}].header_matches[{index}]: {reason}")]
+    #[error("http_rules[{rule}].header_matches[{index}]: {error}")]
     HeaderMatch {
         /// Index into `http_rules`.
         rule: usize,
         /// Index into that rule's `header_matches`.
         index: usize,
-        /// What is wrong, starting with the header name where known.
-        reason: String,
+        /// What is wrong.
+        error: HeaderMatchError,
     },
     /// No rules at all (an empty `http_rules` is not an allow-all here; the
     /// caller must not build an [`HttpRules`] for it).
     #[error("http_rules is empty (at least one rule is required)")]
     Empty,
+}
+
+/// Why a [`HeaderMatchSpec`] could not be compiled. Each variant says which
+/// part of the spec is at fault, so that a caller can point at its own field.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HeaderMatchError {
+    /// The name is empty or contains NUL, CR or LF
+    /// ([`MatcherError::EmptyName`] or [`MatcherError::InvalidName`]).
+    #[error(transparent)]
+    Name(MatcherError),
+    /// The (lowercased) name is neither an HTTP header name (a token) nor a
+    /// pseudo-header or `host`.
+    #[error("invalid header name {0:?}")]
+    NotAToken(String),
+    /// An action would modify a pseudo-header or `host`, which the proxy
+    /// reads from the request head and cannot rewrite.
+    #[error(
+        "{name}: pseudo-header or host cannot be modified (match_action {match_action:?}, mismatch_action {mismatch_action:?})"
+    )]
+    Immutable {
+        /// The lowercased name.
+        name: String,
+        /// The configured match action.
+        match_action: MatchAction,
+        /// The configured mismatch action.
+        mismatch_action: MismatchAction,
+    },
+    /// The inline value is written by the mismatch action (add, replace) but
+    /// is not a valid header value.
+    #[error("{0}: value is not a valid header value")]
+    InvalidValue(String),
+    /// `value_sds_secret` is set but empty.
+    #[error("{0}: empty secret name")]
+    EmptySecret(String),
 }
 
 /// Resolves `value_sds_secret` names. A missing secret fails closed.
@@ -213,11 +247,11 @@ impl HttpRules {
                 .iter()
                 .enumerate()
                 .map(|(h, m)| {
-                    CompiledHeaderMatcher::compile(m).map_err(|e| RuleError::Header {
+                    CompiledHeaderMatcher::compile(m).map_err(|error| RuleError::Header {
                         rule: r,
                         header: h,
                         name: m.name.clone(),
-                        reason: e.to_string(),
+                        error,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -226,10 +260,10 @@ impl HttpRules {
                 .iter()
                 .enumerate()
                 .map(|(i, hm)| {
-                    CompiledHeaderMatch::compile(hm).map_err(|reason| RuleError::HeaderMatch {
+                    CompiledHeaderMatch::compile(hm).map_err(|error| RuleError::HeaderMatch {
                         rule: r,
                         index: i,
-                        reason,
+                        error,
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
@@ -297,8 +331,8 @@ impl CompiledRule {
 }
 
 impl CompiledHeaderMatch {
-    fn compile(spec: &HeaderMatchSpec) -> Result<Self, String> {
-        let name = normalize_name(&spec.name).map_err(|e| e.to_string())?;
+    fn compile(spec: &HeaderMatchSpec) -> Result<Self, HeaderMatchError> {
+        let name = normalize_name(&spec.name).map_err(HeaderMatchError::Name)?;
         let key = HeaderKey::resolve(&name);
         let mutates = spec.match_action == MatchAction::Delete
             || matches!(
@@ -308,15 +342,16 @@ impl CompiledHeaderMatch {
         match &key {
             HeaderKey::Header(_) => {}
             _ if !name.starts_with(':') && name != "host" => {
-                return Err(format!("invalid header name {name:?}"));
+                return Err(HeaderMatchError::NotAToken(name));
             }
             // The request head's pseudo-headers are borrowed, not owned, so
             // they cannot be rewritten; refuse rather than silently ignore.
             _ if mutates => {
-                return Err(format!(
-                    "{name}: pseudo-header or host cannot be modified (match_action {:?}, mismatch_action {:?})",
-                    spec.match_action, spec.mismatch_action
-                ));
+                return Err(HeaderMatchError::Immutable {
+                    name,
+                    match_action: spec.match_action,
+                    mismatch_action: spec.mismatch_action,
+                });
             }
             _ => {}
         }
@@ -329,7 +364,7 @@ impl CompiledHeaderMatch {
                 let header = if writes_value {
                     Some(
                         HeaderValue::from_str(text)
-                            .map_err(|_| format!("{name}: value is not a valid header value"))?,
+                            .map_err(|_| HeaderMatchError::InvalidValue(name.clone()))?,
                     )
                 } else {
                     None
@@ -340,7 +375,7 @@ impl CompiledHeaderMatch {
                 }
             }
             HeaderValueSource::Secret(secret) if secret.is_empty() => {
-                return Err(format!("{name}: empty secret name"));
+                return Err(HeaderMatchError::EmptySecret(name));
             }
             HeaderValueSource::Secret(secret) => CompiledValue::Secret(secret.clone()),
         };

@@ -566,7 +566,11 @@ fn compile_rule(
     let l7 = match &r.l7 {
         None => L7Rules::None,
         Some(L7::HttpRules(h)) => {
-            let specs: Vec<_> = h.http_rules.iter().map(crate::convert::http_spec).collect();
+            let specs: Vec<_> = h
+                .http_rules
+                .iter()
+                .map(crate::convert::http_rule_spec)
+                .collect();
             let compiled =
                 HttpRules::compile(&specs).map_err(|e| err("http_rules", e.to_string()))?;
             L7Rules::Http(Arc::new(compiled))

@@ -351,6 +351,42 @@ fn invalid_regexes_are_errors_with_a_one_line_reason() {
 }
 
 #[test]
+fn extended_mode_is_refused() {
+    // RE2 has no `x` flag. Honoured here, `#` would start a comment that
+    // swallows the `)$` of `^(?:...)$`: `(?x)/a#c` then fails to compile,
+    // and with a newline after the comment the anchoring is lost outright.
+    for r in [
+        "(?x)/a#c",
+        "(?x)/a#c\n",
+        "(?x)a b",
+        "(?ix)A",
+        "(?i-x)a",
+        "(?-x)a",
+        "a(?x)",
+        "(?x:a b)",
+        "(?i)(?s:(?x: a))",
+        "b|(?x)a",
+    ] {
+        assert_eq!(
+            CompiledHeaderMatcher::compile(&hm("x", safe_regex(r))).err(),
+            Some(MatcherError::ExtendedMode),
+            "{r:?}"
+        );
+    }
+    assert_eq!(
+        MatcherError::ExtendedMode.to_string(),
+        "the x flag is not supported: RE2 has no extended mode"
+    );
+    // An `x` that is not a flag: literals, escapes, classes, group names.
+    for r in [r"\(?x\)", "[(?x)]", "(?i)x", "(?P<x>a)", "(?s:x)", "(x)"] {
+        assert!(
+            CompiledHeaderMatcher::compile(&hm("x", safe_regex(r))).is_ok(),
+            "{r:?}"
+        );
+    }
+}
+
+#[test]
 fn name_is_lowercased() {
     let c = CompiledHeaderMatcher::compile(&hm("X-Foo", None)).unwrap();
     assert_eq!(c.name(), "x-foo");

@@ -157,47 +157,83 @@ fn compile_errors_name_rule_and_header() {
 
 #[test]
 fn header_match_compile_errors() {
+    use HeaderMatchError as E;
     use MatchAction as M;
     use MismatchAction as X;
     let cases = [
         (
             inline("", "v", M::Continue, X::Fail),
+            E::Name(MatcherError::EmptyName),
             "header name is empty",
         ),
         (
-            inline("bad name", "v", M::Continue, X::Fail),
-            "invalid header name",
+            inline("a\rb", "v", M::Continue, X::Fail),
+            E::Name(MatcherError::InvalidName),
+            "header name contains NUL, CR or LF",
+        ),
+        (
+            inline("Bad name", "v", M::Continue, X::Fail),
+            E::NotAToken("bad name".into()),
+            "invalid header name \"bad name\"",
         ),
         (
             inline(":path", "/", M::Continue, X::Replace),
-            "cannot be modified",
+            E::Immutable {
+                name: ":path".into(),
+                match_action: M::Continue,
+                mismatch_action: X::Replace,
+            },
+            ":path: pseudo-header or host cannot be modified (match_action Continue, mismatch_action Replace)",
         ),
         (
             inline(":authority", "a", M::Delete, X::Fail),
+            E::Immutable {
+                name: ":authority".into(),
+                match_action: M::Delete,
+                mismatch_action: X::Fail,
+            },
             "cannot be modified",
         ),
         (
             inline("host", "a", M::Continue, X::Add),
+            E::Immutable {
+                name: "host".into(),
+                match_action: M::Continue,
+                mismatch_action: X::Add,
+            },
             "cannot be modified",
         ),
         (
-            inline("x-a", "bad\nvalue", M::Continue, X::Add),
-            "not a valid header value",
+            inline("X-A", "bad\nvalue", M::Continue, X::Add),
+            E::InvalidValue("x-a".into()),
+            "x-a: value is not a valid header value",
         ),
-        (secret("x-a", "", M::Continue, X::Fail), "empty secret name"),
+        (
+            secret("x-a", "", M::Continue, X::Fail),
+            E::EmptySecret("x-a".into()),
+            "x-a: empty secret name",
+        ),
     ];
-    for (spec, want) in cases {
+    for (spec, want, text) in cases {
         let err = HttpRules::compile(&[HttpRuleSpec {
             headers: vec![],
             header_matches: vec![inline("x-ok", "", M::Continue, X::Fail), spec.clone()],
         }])
-        .unwrap_err()
-        .to_string();
+        .unwrap_err();
+        let shown = err.to_string();
         assert!(
-            err.starts_with("http_rules[0].header_matches[1]: "),
-            "{err}"
+            shown.starts_with("http_rules[0].header_matches[1]: "),
+            "{shown}"
         );
-        assert!(err.contains(want), "{spec:?}: {err}");
+        assert!(shown.contains(text), "{spec:?}: {shown}");
+        match err {
+            RuleError::HeaderMatch {
+                rule: 0,
+                index: 1,
+                error,
+            } => assert_eq!(error, want, "{spec:?}"),
+            other => panic!("{spec:?}: {other:?}"),
+        }
     }
     // Read-only actions on pseudo-headers are fine.
     only_header_matches(vec![inline(":method", "GET", M::Continue, X::Fail)]);
