@@ -32,6 +32,9 @@ use envoy_types::pb::envoy::config::route::v3::HeaderMatcher;
 use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 use envoy_types::pb::envoy::r#type::matcher::v3::StringMatcher;
 use http::{HeaderMap, HeaderName};
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, Mutex, Weak};
+
 use regex::bytes::{Regex, RegexBuilder};
 
 /// Upper bound, in bytes, on the compiled program (and on the lazy DFA cache)
@@ -187,7 +190,7 @@ enum Kind {
         value: Box<[u8]>,
         ignore_case: bool,
     },
-    Regex(Regex),
+    Regex(Arc<Regex>),
     /// Half-open `[start, end)`.
     Range {
         start: i64,
@@ -369,20 +372,49 @@ fn compile_string_matcher(sm: &StringMatcher) -> Result<Kind, MatcherError> {
 /// `\b` are ASCII-only like RE2's; a pattern that needs Unicode (`\p{..}`)
 /// falls back to Unicode mode. Matching is on raw bytes, so non-UTF-8
 /// header values are matched rather than rejected.
-pub(crate) fn compile_regex(pattern: &str) -> Result<Regex, MatcherError> {
-    build_regex(pattern)?;
-    if uses_extended_mode(pattern) {
+pub(crate) fn compile_regex(pattern: &str) -> Result<Arc<Regex>, MatcherError> {
+    // The bare pattern must be well formed on its own, so that `a)|(.*`
+    // cannot close the anchoring group below. A syntax parse shows that
+    // without a second compile; on failure the compiler names the problem.
+    let tree = match regex_syntax::ast::parse::Parser::new().parse(pattern) {
+        Ok(tree) => tree,
+        Err(e) => {
+            build_regex(pattern)?;
+            return Err(MatcherError::InvalidRegex(e.kind().to_string()));
+        }
+    };
+    if uses_extended_mode(&tree) {
         return Err(MatcherError::ExtendedMode);
     }
-    build_regex(&format!("^(?:{pattern})$"))
+    intern(format!("^(?:{pattern})$"))
+}
+
+/// Identical patterns compile once. The agent sends the same rules for
+/// every endpoint a policy selects, and an update repeats most of the one
+/// before it; compiling each copy cost time and memory per endpoint.
+/// Entries are weak, so a pattern no snapshot uses any more is freed.
+fn intern(anchored: String) -> Result<Arc<Regex>, MatcherError> {
+    static INTERNED: LazyLock<Mutex<HashMap<String, Weak<Regex>>>> =
+        LazyLock::new(Default::default);
+    let mut map = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(re) = map.get(&anchored).and_then(Weak::upgrade) {
+        return Ok(re);
+    }
+    let re = Arc::new(build_regex(&anchored)?);
+    // Forget dead entries whenever the map doubles: amortized constant cost,
+    // and the map stays within twice the live patterns.
+    if map.len() >= 1024 && map.len().is_power_of_two() {
+        map.retain(|_, w| w.strong_count() > 0);
+    }
+    map.insert(anchored, Arc::downgrade(&re));
+    Ok(re)
 }
 
 /// Whether the pattern mentions the `x` flag anywhere, set or cleared, in a
 /// flag directive (`(?x)`) or a flag group (`(?x:...)`). Read from the same
 /// AST parser the `regex` crate uses, so escapes and classes such as `\(?x)`
-/// or `[(?x)]` are not mistaken for flags. `pattern` has already been
-/// compiled, so it parses; a parse error is treated as "no".
-fn uses_extended_mode(pattern: &str) -> bool {
+/// or `[(?x)]` are not mistaken for flags.
+fn uses_extended_mode(tree: &regex_syntax::ast::Ast) -> bool {
     use regex_syntax::ast::{self, Ast, Flag, GroupKind};
 
     struct FindX;
@@ -408,11 +440,8 @@ fn uses_extended_mode(pattern: &str) -> bool {
         }
     }
 
-    match ast::parse::Parser::new().parse(pattern) {
-        // `visit` walks the AST on the heap, so deep nesting cannot overflow the stack.
-        Ok(tree) => ast::visit(&tree, FindX).is_err(),
-        Err(_) => false,
-    }
+    // `visit` walks the AST on the heap, so deep nesting cannot overflow the stack.
+    ast::visit(tree, FindX).is_err()
 }
 
 fn build_regex(pattern: &str) -> Result<Regex, MatcherError> {

@@ -391,3 +391,14 @@ fn name_is_lowercased() {
     let c = CompiledHeaderMatcher::compile(&hm("X-Foo", None)).unwrap();
     assert_eq!(c.name(), "x-foo");
 }
+
+#[test]
+fn identical_patterns_share_one_compiled_regex() {
+    let a = super::compile_regex("/shared/[0-9]+").unwrap();
+    let b = super::compile_regex("/shared/[0-9]+").unwrap();
+    assert!(std::sync::Arc::ptr_eq(&a, &b));
+    let c = super::compile_regex("/other/[0-9]+").unwrap();
+    assert!(!std::sync::Arc::ptr_eq(&a, &c));
+    // Still anchored, still the same semantics.
+    assert!(a.is_match(b"/shared/42") && !a.is_match(b"/shared/42/x"));
+}
