@@ -22,16 +22,25 @@ pub struct Config {
     pub identities: Vec<cnp::Identity>,
     #[serde(default)]
     pub policies: Vec<PathBuf>,
+    /// Downstream connections open at once, over all listeners; beyond it a
+    /// new connection is reset at accept (`portcullis_connections_overflow_total`).
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// Where access-log JSON lines go: a file path, `-` for stdout (the
     /// default), or `off`.
     #[serde(default)]
     pub access_log: Option<PathBuf>,
 }
 
+fn default_max_connections() -> usize {
+    50_000
+}
+
 impl Default for Config {
     fn default() -> Self {
         Config {
             admin: default_admin(),
+            max_connections: default_max_connections(),
             listeners: Vec::new(),
             endpoints: Vec::new(),
             identities: Vec::new(),

@@ -199,7 +199,7 @@ pub async fn handle(
 }
 
 /// Closes with RST, as cilium.network does on a deny (AbortReset).
-fn reset(stream: TcpStream) {
+pub fn reset(stream: TcpStream) {
     #[allow(deprecated)] // set_linger(Some(0)) is exactly the abortive close we want.
     let _ = stream.set_linger(Some(Duration::ZERO));
     drop(stream);

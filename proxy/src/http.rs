@@ -7,7 +7,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -15,7 +15,7 @@ use http::{Method, Request, Response, StatusCode, Uri, Version};
 use http_body_util::{Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use l7_http::{HeaderLog, RequestHead};
 use npds::L7Rules;
@@ -34,6 +34,13 @@ type Body = Either<Incoming, Full<Bytes>>;
 /// Request-head limits (bytes of the whole head; header count).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
+/// A client has this long to send a request head, from its first byte (or,
+/// on a kept-alive connection, from the end of the previous exchange): a
+/// slow-header client cannot hold a connection and its buffers forever.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// HTTP/2 keep-alive pings find dead peers on idle sessions.
+const H2_PING_EVERY: Duration = Duration::from_secs(30);
+const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
 pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
     let upstream = Arc::new(Upstream::new(conn.dst, conn.upstream_mark()));
@@ -47,11 +54,16 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         .http1()
         .max_buf_size(MAX_HEAD_BYTES)
         .max_headers(MAX_HEADERS)
-        .keep_alive(true);
+        .keep_alive(true)
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEAD_TIMEOUT);
     builder
         .http2()
         .max_header_list_size(MAX_HEAD_BYTES as u32)
-        .max_concurrent_streams(256);
+        .max_concurrent_streams(256)
+        .timer(TokioTimer::new())
+        .keep_alive_interval(H2_PING_EVERY)
+        .keep_alive_timeout(H2_PING_TIMEOUT);
     if let Err(e) = builder
         .serve_connection_with_upgrades(TokioIo::new(io), svc)
         .await

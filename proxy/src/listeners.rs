@@ -338,7 +338,17 @@ async fn accept_loop(socket: TcpListener, listener: Arc<Listener>, shared: Arc<S
     loop {
         match socket.accept().await {
             Ok((stream, peer)) => {
-                tokio::spawn(conn::handle(stream, peer, listener.clone(), shared.clone()));
+                let Some(slot) = shared.connection_slot() else {
+                    shared.metrics.connections_overflow.inc();
+                    tracing::debug!(%peer, "connection limit reached; resetting");
+                    conn::reset(stream);
+                    continue;
+                };
+                let (listener, shared) = (listener.clone(), shared.clone());
+                tokio::spawn(async move {
+                    conn::handle(stream, peer, listener, shared).await;
+                    drop(slot);
+                });
             }
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.

@@ -239,6 +239,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     };
     let shared = Arc::new(Shared::new(access_log, &[xds::NPDS, xds::NPHDS]));
 
+    shared.set_max_connections(config.max_connections);
     let manager = listeners::ListenerManager::start(workers, shared.clone())?;
     listeners::open_config_listeners(&manager, &config.listeners)?;
 

@@ -106,6 +106,7 @@ pub struct Metrics {
     pub connections_denied: Counter,
     pub active_connections: Gauge,
     pub connections_closed_by_policy: Counter,
+    pub connections_overflow: Counter,
     pub upstream_errors: Counter,
     pub updates_accepted: Counter,
     pub updates_rejected: Counter,
@@ -138,6 +139,12 @@ impl Metrics {
             "connections_closed_by_policy",
             "Open connections closed because a policy update withdrew their L3/L4 allowance",
             connections_closed_by_policy.clone(),
+        );
+        let connections_overflow = Counter::default();
+        registry.register(
+            "connections_overflow",
+            "Connections reset at accept because maxConnections were open",
+            connections_overflow.clone(),
         );
         let upstream_errors = Counter::default();
         registry.register(
@@ -173,6 +180,7 @@ impl Metrics {
             connections_denied: v(&connections, "denied"),
             active_connections,
             connections_closed_by_policy,
+            connections_overflow,
             upstream_errors,
             updates_accepted: r(&updates, "accepted"),
             updates_rejected: r(&updates, "rejected"),

@@ -7,7 +7,7 @@
 //! on to judge themselves again.
 
 use std::collections::BTreeSet;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
@@ -37,6 +37,8 @@ pub struct Rejection {
 
 pub struct Shared {
     policy: ArcSwap<PolicyState>,
+    open_connections: AtomicUsize,
+    max_connections: AtomicUsize,
     secrets: ArcSwap<SecretStore>,
     changed: watch::Sender<u64>,
     /// What must have arrived before `/ready` says yes.
@@ -52,6 +54,8 @@ impl Shared {
     pub fn new(access_log: AccessLog, needs: &[&'static str]) -> Self {
         Shared {
             policy: ArcSwap::from_pointee(PolicyState::default()),
+            open_connections: AtomicUsize::new(0),
+            max_connections: AtomicUsize::new(usize::MAX),
             secrets: ArcSwap::from_pointee(SecretStore::default()),
             changed: watch::channel(0).0,
             pending: Mutex::new(needs.iter().copied().collect()),
@@ -59,6 +63,31 @@ impl Shared {
             last_rejection: Mutex::new(None),
             metrics: Metrics::new(),
             access_log,
+        }
+    }
+
+    pub fn set_max_connections(&self, max: usize) {
+        self.max_connections.store(max.max(1), Ordering::Relaxed);
+    }
+
+    /// A place for one more downstream connection, or `None` at the cap.
+    /// The place is given back when the returned guard drops.
+    pub fn connection_slot(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let max = self.max_connections.load(Ordering::Relaxed);
+        let mut open = self.open_connections.load(Ordering::Relaxed);
+        loop {
+            if open >= max {
+                return None;
+            }
+            match self.open_connections.compare_exchange_weak(
+                open,
+                open + 1,
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(ConnectionSlot(self.clone())),
+                Err(now) => open = now,
+            }
         }
     }
 
@@ -166,5 +195,14 @@ impl Shared {
     /// secret they name is held.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire) && self.missing_secrets().is_empty()
+    }
+}
+
+/// One downstream connection's place under the cap.
+pub struct ConnectionSlot(Arc<Shared>);
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.0.open_connections.fetch_sub(1, Ordering::AcqRel);
     }
 }

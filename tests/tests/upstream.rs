@@ -73,3 +73,45 @@ spec:
     );
     assert!(again.body.trim_end().ends_with("req=3"), "{again:?}");
 }
+
+#[test]
+fn connections_beyond_the_cap_are_reset_and_counted() {
+    let origin = free_port();
+    let _nginx = Nginx::start(
+        &format!(r#"server {{ listen 127.0.0.10:{origin}; location / {{ return 200 "ok\n"; }} }}"#),
+        &[origin],
+    );
+    let port = free_port();
+    let config = format!(
+        "admin: {{admin}}\nmaxConnections: 2\nlisteners:\n  - {{port: {port}, direction: ingress, upstream: \"127.0.0.10:{origin}\"}}\nendpoints:\n  - {{id: 1, ips: [127.0.0.10], labels: {{app: echo}}}}\npolicies: [policy.yaml]\n"
+    );
+    let policy = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: cap}\nspec:\n  endpointSelector: {matchLabels: {app: echo}}\n  ingress:\n  - fromEntities: [all]\n";
+    let pc = Portcullis::start(&config, &[("policy.yaml", policy)]);
+    pc.wait_ready();
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
+    let mut a = KeepAlive::connect(local, addr);
+    let mut b = KeepAlive::connect(local, addr);
+    assert_eq!(a.get("/", &[]).unwrap().0, 200);
+    assert_eq!(b.get("/", &[]).unwrap().0, 200);
+    // A third connection is over the cap: reset, counted, and the two open
+    // ones keep working.
+    let mut c = KeepAlive::connect(local, addr);
+    assert!(c.get("/", &[]).is_err(), "the third connection was served");
+    assert_eq!(pc.metric("portcullis_connections_overflow_total"), 1.0);
+    assert_eq!(a.get("/", &[]).unwrap().0, 200);
+    // Closing one frees its place.
+    drop(b);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let mut d = KeepAlive::connect(local, addr);
+        if let Ok((200, _)) = d.get("/", &[]) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no place freed after a close"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
