@@ -760,3 +760,34 @@ impl Portcullis {
         self.proc.child.id()
     }
 }
+
+// ==== Editing agent resources in tests and benchmarks ====
+
+/// The `:path` safe-regex matchers of every HTTP rule in `np`.
+pub fn path_regexes(np: &mut npds::proto::NetworkPolicy) -> Vec<&mut String> {
+    use envoy_types::pb::envoy::config::route::v3::header_matcher::HeaderMatchSpecifier;
+    use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
+    let mut out = Vec::new();
+    for port in np
+        .ingress_per_port_policies
+        .iter_mut()
+        .chain(np.egress_per_port_policies.iter_mut())
+    {
+        for rule in &mut port.rules {
+            if let Some(npds::proto::port_network_policy_rule::L7::HttpRules(h)) = &mut rule.l7 {
+                for r in &mut h.http_rules {
+                    for m in r.headers.iter_mut().filter(|m| m.name == ":path") {
+                        if let Some(HeaderMatchSpecifier::StringMatch(sm)) =
+                            &mut m.header_match_specifier
+                        {
+                            if let Some(MatchPattern::SafeRegex(re)) = &mut sm.match_pattern {
+                                out.push(&mut re.regex);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+    out
+}

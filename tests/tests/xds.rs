@@ -169,24 +169,8 @@ fn updates_apply_and_invalid_updates_are_nacked_keeping_the_last_good_policy() {
 }
 
 fn set_path_regex(np: &mut npds::proto::NetworkPolicy, regex: &str) {
-    use envoy_types::pb::envoy::config::route::v3::header_matcher::HeaderMatchSpecifier;
-    use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
-    for port in &mut np.ingress_per_port_policies {
-        for rule in &mut port.rules {
-            if let Some(npds::proto::port_network_policy_rule::L7::HttpRules(h)) = &mut rule.l7 {
-                for r in &mut h.http_rules {
-                    for m in r.headers.iter_mut().filter(|m| m.name == ":path") {
-                        if let Some(HeaderMatchSpecifier::StringMatch(sm)) =
-                            &mut m.header_match_specifier
-                        {
-                            if let Some(MatchPattern::SafeRegex(re)) = &mut sm.match_pattern {
-                                re.regex = regex.to_string();
-                            }
-                        }
-                    }
-                }
-            }
-        }
+    for re in path_regexes(np) {
+        *re = regex.to_string();
     }
 }
 
