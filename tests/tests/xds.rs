@@ -100,6 +100,13 @@ impl Setup {
         SocketAddr::from(([127, 0, 0, 1], self.port))
     }
 
+    /// Waits for Portcullis to NACK `version` of `path`; the NACK's message.
+    fn nack(&self, path: Path, version: u64) -> String {
+        self.agent()
+            .wait("the NACK", self.agent().cache.wait_nack(path, version))
+            .message
+    }
+
     /// Pushes a policy and waits until Portcullis has ACKed it.
     fn push_policy(&self, yaml: &str) -> u64 {
         let (policies, _) = agent_resources(INVENTORY, yaml);
@@ -129,14 +136,10 @@ fn updates_apply_and_invalid_updates_are_nacked_keeping_the_last_good_policy() {
     assert!(text.contains("/private/.*"), "{text}");
     set_path_regex(&mut bad[0], "/private/(");
     let v = s.agent().cache.set_network_policies(bad);
-    let nack = s.agent().wait(
-        "the NACK",
-        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
-    );
+    let nack = s.nack(Path::NetworkPolicies, v);
     assert!(
-        nack.message.contains("NetworkPolicy \"1\"") && nack.message.contains("(:path)"),
-        "{}",
-        nack.message
+        nack.contains("NetworkPolicy \"1\"") && nack.contains("(:path)"),
+        "{nack}"
     );
     assert_eq!(
         s.status("127.0.0.2", "/private/a"),
@@ -149,15 +152,8 @@ fn updates_apply_and_invalid_updates_are_nacked_keeping_the_last_good_policy() {
     let (mut bad, _) = agent_resources(INVENTORY, &policy(s.origin, "/private/.*", None));
     add_kafka_rule(&mut bad[0]);
     let v = s.agent().cache.set_network_policies(bad);
-    let nack = s.agent().wait(
-        "the NACK",
-        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
-    );
-    assert!(
-        nack.message.contains("one L7 type per port"),
-        "{}",
-        nack.message
-    );
+    let nack = s.nack(Path::NetworkPolicies, v);
+    assert!(nack.contains("one L7 type per port"), "{nack}");
     assert_eq!(s.status("127.0.0.2", "/private/a"), 200);
 
     assert_eq!(
@@ -425,15 +421,8 @@ fn listeners_from_lds_open_and_close_and_unhonourable_ones_are_nacked() {
         .agent()
         .cache
         .set_listeners(vec![agent_listener("ingress-proxy", port), clash]);
-    let nack = s.agent().wait(
-        "the LDS NACK",
-        s.agent().cache.wait_nack(Path::Listeners, v),
-    );
-    assert!(
-        nack.message.contains("already served by listener"),
-        "{}",
-        nack.message
-    );
+    let nack = s.nack(Path::Listeners, v);
+    assert!(nack.contains("already served by listener"), "{nack}");
     std::net::TcpStream::connect(("127.0.0.1", port)).expect("still open");
     assert_eq!(
         s.status("127.0.0.2", "/public/a"),
@@ -467,11 +456,8 @@ fn malformed_updates_are_nacked_and_never_open_anything() {
         .agent()
         .cache
         .set(Path::NetworkPolicies, vec![("1".into(), garbage)]);
-    let nack = s.agent().wait(
-        "the NACK",
-        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
-    );
-    assert!(nack.message.contains("does not decode"), "{}", nack.message);
+    let nack = s.nack(Path::NetworkPolicies, v);
+    assert!(nack.contains("does not decode"), "{nack}");
 
     let wrong_type = Any {
         type_url: "type.googleapis.com/cilium.NetworkPolicyHosts".into(),
@@ -481,11 +467,8 @@ fn malformed_updates_are_nacked_and_never_open_anything() {
         .agent()
         .cache
         .set(Path::NetworkPolicies, vec![("1".into(), wrong_type)]);
-    let nack = s.agent().wait(
-        "the NACK",
-        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
-    );
-    assert!(nack.message.contains("has type URL"), "{}", nack.message);
+    let nack = s.nack(Path::NetworkPolicies, v);
+    assert!(nack.contains("has type URL"), "{nack}");
 
     // Two endpoints claiming one IP.
     let (mut policies, _) = agent_resources(INVENTORY, &policy(s.origin, "/x/.*", None));
@@ -493,15 +476,8 @@ fn malformed_updates_are_nacked_and_never_open_anything() {
     twin.endpoint_id = 2;
     policies.push(twin);
     let v = s.agent().cache.set_network_policies(policies);
-    let nack = s.agent().wait(
-        "the NACK",
-        s.agent().cache.wait_nack(Path::NetworkPolicies, v),
-    );
-    assert!(
-        nack.message.contains("also claimed by endpoint"),
-        "{}",
-        nack.message
-    );
+    let nack = s.nack(Path::NetworkPolicies, v);
+    assert!(nack.contains("also claimed by endpoint"), "{nack}");
 
     // Through all of it the first policy kept enforcing, and the proxy lives.
     assert_eq!(s.status("127.0.0.2", "/public/a"), 200);

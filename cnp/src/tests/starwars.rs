@@ -28,30 +28,9 @@ identities:
     cidrs: [127.0.0.3/32]
 "#;
 
-const RULE1: &str = r#"
-apiVersion: "cilium.io/v2"
-kind: CiliumNetworkPolicy
-metadata:
-  name: "rule1"
-spec:
-  description: "L7 policy to restrict access to specific HTTP call"
-  endpointSelector:
-    matchLabels:
-      org: empire
-      class: deathstar
-  ingress:
-  - fromEndpoints:
-    - matchLabels:
-        org: empire
-    toPorts:
-    - ports:
-      - port: "80"
-        protocol: TCP
-      rules:
-        http:
-        - method: "POST"
-          path: "/v1/request-landing"
-"#;
+/// The policy the demo ships (Cilium's sw_l3_l4_l7_policy.yaml, unchanged),
+/// so that the file a newcomer runs is the one this test translates.
+const RULE1: &str = include_str!("../../../examples/starwars/policy.yaml");
 
 fn regex(name: &str, re: &str) -> HeaderMatcher {
     HeaderMatcher {
