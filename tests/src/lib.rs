@@ -286,8 +286,13 @@ pub struct CurlResult {
 
 /// Runs curl with `args`, adding `-s -o - -w '\n%{http_code}'`.
 pub fn curl(args: &[&str]) -> CurlResult {
+    run_curl(Command::new("curl"), args)
+}
+
+/// `cmd` is curl, maybe behind `ip netns exec`.
+fn run_curl(mut cmd: Command, args: &[&str]) -> CurlResult {
     require("curl");
-    let out = Command::new("curl")
+    let out = cmd
         .args(["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"])
         .args(args)
         .output()
@@ -526,21 +531,7 @@ fn sweep_stale_netns() {
 
 /// Runs curl inside `ns`, like `curl`.
 pub fn curl_in(ns: &Netns, args: &[&str]) -> CurlResult {
-    require("curl");
-    let out = ns
-        .command("curl")
-        .args(["-s", "-S", "--max-time", "10", "-w", "\n%{http_code}"])
-        .args(args)
-        .output()
-        .expect("run curl in netns");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let (body, code) = stdout.rsplit_once('\n').unwrap_or(("", &stdout));
-    CurlResult {
-        exit: out.status.code().unwrap_or(-1),
-        status: code.trim().parse().unwrap_or(0),
-        body: body.to_string(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    run_curl(ns.command("curl"), args)
 }
 
 impl Nginx {
