@@ -1,0 +1,289 @@
+//! One Kafka request, decoded with `kafka-protocol` for policy and kept as
+//! the original bytes for forwarding.
+
+use bytes::{Buf, Bytes};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
+use kafka_protocol::protocol::{Decodable, StrBytes};
+
+use crate::topics::{self, TopicRef};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("frame of {0} bytes is too short for a request header")]
+    Short(usize),
+    #[error("unknown API key {0}")]
+    UnknownApiKey(i16),
+    #[error("{key:?} (API key {code}) version {version} is not one this proxy understands ({min}..={max})")]
+    UnknownVersion {
+        key: ApiKey,
+        code: i16,
+        version: i16,
+        min: i16,
+        max: i16,
+    },
+    #[error("{key:?} v{version} request header: {reason}")]
+    Header {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("{key:?} v{version} request body: {reason}")]
+    Body {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+}
+
+/// A decoded request. `frame` holds the bytes exactly as the client sent
+/// them, length prefix included: an allowed request is forwarded as is.
+#[derive(Debug)]
+pub struct Request {
+    pub frame: Bytes,
+    pub api_key: ApiKey,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: Option<StrBytes>,
+    pub body: RequestKind,
+}
+
+impl Request {
+    /// Decodes a whole frame (length prefix included, as
+    /// [`crate::frame::FrameReader::read_frame`] returns it).
+    pub fn parse(frame: Bytes) -> Result<Request, ParseError> {
+        if frame.len() < 4 + 8 {
+            return Err(ParseError::Short(frame.len().saturating_sub(4)));
+        }
+        let code = i16::from_be_bytes([frame[4], frame[5]]);
+        let version = i16::from_be_bytes([frame[6], frame[7]]);
+        let key = ApiKey::try_from(code).map_err(|_| ParseError::UnknownApiKey(code))?;
+        let range = key.valid_versions();
+        if version < range.min || version > range.max {
+            return Err(ParseError::UnknownVersion {
+                key,
+                code,
+                version,
+                min: range.min,
+                max: range.max,
+            });
+        }
+        let mut buf = frame.slice(4..);
+        let header =
+            RequestHeader::decode(&mut buf, key.request_header_version(version)).map_err(|e| {
+                ParseError::Header {
+                    key,
+                    version,
+                    reason: format!("{e:#}"),
+                }
+            })?;
+        let body = RequestKind::decode(key, &mut buf, version).map_err(|e| ParseError::Body {
+            key,
+            version,
+            reason: format!("{e:#}"),
+        })?;
+        if buf.has_remaining() {
+            // The broker reads the same schema; bytes past it would be
+            // something only one side sees.
+            return Err(ParseError::Body {
+                key,
+                version,
+                reason: format!("{} bytes after the end of the body", buf.remaining()),
+            });
+        }
+        Ok(Request {
+            frame,
+            api_key: key,
+            api_version: version,
+            correlation_id: header.correlation_id,
+            client_id: header.client_id,
+            body,
+        })
+    }
+
+    /// Produce with `acks=0` gets no response from the broker, and must get
+    /// none from us either.
+    pub fn expects_response(&self) -> bool {
+        !matches!(&self.body, RequestKind::Produce(p) if p.acks == 0)
+    }
+
+    /// Every topic the request names.
+    pub fn topics(&self) -> Vec<TopicRef> {
+        topics::request_topics(&self.body)
+    }
+
+    pub fn client_id(&self) -> &str {
+        self.client_id.as_deref().unwrap_or("")
+    }
+}
+
+/// Cilium's lower-case API key names for keys 0–33 (`pkg/policy/api/kafka`),
+/// then kafka-protocol's names, lower-cased, for the keys added since.
+pub fn api_key_name(key: ApiKey) -> String {
+    match key as i16 {
+        0 => "produce".into(),
+        1 => "fetch".into(),
+        2 => "offsets".into(),
+        3 => "metadata".into(),
+        8 => "offsetcommit".into(),
+        9 => "offsetfetch".into(),
+        10 => "findcoordinator".into(),
+        11 => "joingroup".into(),
+        12 => "heartbeat".into(),
+        13 => "leavegroup".into(),
+        14 => "syncgroup".into(),
+        15 => "describegroups".into(),
+        16 => "listgroups".into(),
+        17 => "saslhandshake".into(),
+        18 => "apiversions".into(),
+        19 => "createtopics".into(),
+        20 => "deletetopics".into(),
+        21 => "deleterecords".into(),
+        22 => "initproducerid".into(),
+        23 => "offsetforleaderepoch".into(),
+        24 => "addpartitionstotxn".into(),
+        25 => "addoffsetstotxn".into(),
+        26 => "endtxn".into(),
+        27 => "writetxnmarkers".into(),
+        28 => "txnoffsetcommit".into(),
+        29 => "describeacls".into(),
+        30 => "createacls".into(),
+        31 => "deleteacls".into(),
+        32 => "describeconfigs".into(),
+        33 => "alterconfigs".into(),
+        _ => format!("{key:?}").to_ascii_lowercase(),
+    }
+}
+
+/// Cilium's names for the keys kafka-protocol no longer knows (4–7); they
+/// stay valid in policy.
+const RETIRED: [(&str, i16); 4] = [
+    ("leaderandisr", 4),
+    ("stopreplica", 5),
+    ("updatemetadata", 6),
+    ("controlledshutdown", 7),
+];
+
+/// The API key a policy names, by name (case-insensitive) or number.
+pub fn parse_api_key(s: &str) -> Option<i16> {
+    let lower = s.trim().to_ascii_lowercase();
+    if let Ok(n) = lower.parse::<i16>() {
+        return (n >= 0).then_some(n);
+    }
+    if let Some((_, n)) = RETIRED.iter().find(|(name, _)| *name == lower) {
+        return Some(*n);
+    }
+    ApiKey::iter()
+        .find(|k| api_key_name(*k) == lower)
+        .map(|k| k as i16)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::BytesMut;
+    use kafka_protocol::messages::{MetadataRequest, ProduceRequest, RequestHeader};
+    use kafka_protocol::protocol::Encodable;
+
+    pub(crate) fn frame(
+        key: ApiKey,
+        version: i16,
+        client: Option<&'static str>,
+        body: &RequestKind,
+    ) -> Bytes {
+        let mut b = BytesMut::new();
+        b.extend_from_slice(&[0; 4]);
+        RequestHeader::default()
+            .with_request_api_key(key as i16)
+            .with_request_api_version(version)
+            .with_correlation_id(7)
+            .with_client_id(client.map(StrBytes::from_static_str))
+            .encode(&mut b, key.request_header_version(version))
+            .unwrap();
+        body.encode(&mut b, version).unwrap();
+        let len = (b.len() - 4) as i32;
+        b[..4].copy_from_slice(&len.to_be_bytes());
+        b.freeze()
+    }
+
+    #[test]
+    fn parses_header_body_and_keeps_bytes() {
+        let body = RequestKind::Metadata(MetadataRequest::default());
+        for v in [0i16, 4, 9, 12] {
+            let f = frame(ApiKey::Metadata, v, Some("cli"), &body);
+            let r = Request::parse(f.clone()).unwrap();
+            assert_eq!(r.frame, f);
+            assert_eq!(
+                (r.api_key, r.api_version, r.correlation_id),
+                (ApiKey::Metadata, v, 7)
+            );
+            assert_eq!(r.client_id(), "cli");
+        }
+    }
+
+    #[test]
+    fn acks_zero_expects_no_response() {
+        let body = RequestKind::Produce(ProduceRequest::default().with_acks(0));
+        let r = Request::parse(frame(ApiKey::Produce, 9, None, &body)).unwrap();
+        assert!(!r.expects_response());
+        let body = RequestKind::Produce(ProduceRequest::default().with_acks(-1));
+        let r = Request::parse(frame(ApiKey::Produce, 9, None, &body)).unwrap();
+        assert!(r.expects_response());
+    }
+
+    #[test]
+    fn bad_input_is_an_error() {
+        let ok = frame(
+            ApiKey::Metadata,
+            9,
+            Some("c"),
+            &RequestKind::Metadata(MetadataRequest::default()),
+        );
+        // Unknown key, unknown version, truncated header, truncated body,
+        // trailing bytes, and an array count far beyond the frame.
+        let mut unknown = ok.to_vec();
+        unknown[4..6].copy_from_slice(&999i16.to_be_bytes());
+        assert!(matches!(
+            Request::parse(unknown.into()),
+            Err(ParseError::UnknownApiKey(999))
+        ));
+        let mut badv = ok.to_vec();
+        badv[6..8].copy_from_slice(&99i16.to_be_bytes());
+        assert!(matches!(
+            Request::parse(badv.into()),
+            Err(ParseError::UnknownVersion { .. })
+        ));
+        assert!(matches!(
+            Request::parse(ok.slice(..10)),
+            Err(ParseError::Short(6))
+        ));
+        assert!(Request::parse(ok.slice(..ok.len() - 1)).is_err());
+        let mut trailing = ok.to_vec();
+        trailing.push(0);
+        assert!(Request::parse(trailing.into()).is_err());
+        // Metadata v0 with a topic count of 54 million in 8 bytes: an error,
+        // not a 3.6 GiB allocation.
+        let mut hostile = vec![0, 0, 0, 0];
+        hostile.extend_from_slice(&3i16.to_be_bytes());
+        hostile.extend_from_slice(&0i16.to_be_bytes());
+        hostile.extend_from_slice(&1i32.to_be_bytes());
+        hostile.extend_from_slice(&(-1i16).to_be_bytes());
+        hostile.extend_from_slice(&0x033c_0c00i32.to_be_bytes());
+        let len = (hostile.len() - 4) as i32;
+        hostile[..4].copy_from_slice(&len.to_be_bytes());
+        let e = Request::parse(hostile.into()).unwrap_err();
+        assert!(e.to_string().contains("exceeds"), "{e}");
+    }
+
+    #[test]
+    fn api_key_names() {
+        assert_eq!(parse_api_key("Produce"), Some(0));
+        assert_eq!(parse_api_key("offsets"), Some(2));
+        assert_eq!(parse_api_key("LeaderAndIsr"), Some(4));
+        assert_eq!(parse_api_key("alterconfigs"), Some(33));
+        assert_eq!(parse_api_key("describetopicpartitions"), Some(75));
+        assert_eq!(parse_api_key("18"), Some(18));
+        assert_eq!(parse_api_key("nope"), None);
+        assert_eq!(parse_api_key("-1"), None);
+        assert_eq!(api_key_name(ApiKey::ListOffsets), "offsets");
+    }
+}
