@@ -20,7 +20,7 @@ use crate::error::DocRef;
 use crate::identity::Universe;
 use crate::parse::PolicyDoc;
 use crate::selector::{IdLabels, Selector};
-use crate::spec::{HttpRule, PeerRule, PortSpec, Proto};
+use crate::spec::{HttpRule, KafkaRule, PeerRule, PortRule, PortSpec, Proto};
 
 /// What the merged rules grant one selector on one port.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -30,6 +30,18 @@ pub(crate) enum Grant {
     Deny,
     /// Allowed when one of these HTTP rules matches.
     Http(Vec<HttpRule>),
+    /// Allowed when these Kafka rules allow the request.
+    Kafka(Vec<KafkaRule>),
+    /// HTTP and Kafka rules for one peer on one port: an error when the
+    /// port's rules are built (the agent refuses to merge two L7 parsers).
+    Conflict,
+}
+
+impl Grant {
+    /// Whether the grant redirects to the proxy for L7 enforcement.
+    pub fn is_l7(&self) -> bool {
+        matches!(self, Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict)
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,13 +151,15 @@ fn add_rule(
     universe: &Universe,
 ) {
     let names = BTreeSet::from([name.to_string()]);
-    let grant_for = |http: &[HttpRule]| {
+    let grant_for = |port_rule: Option<&PortRule>| {
         if is_deny {
             Grant::Deny
-        } else if http.is_empty() {
-            Grant::L34
         } else {
-            Grant::Http(http.to_vec())
+            match port_rule {
+                Some(p) if !p.http.is_empty() => Grant::Http(p.http.clone()),
+                Some(p) if !p.kafka.is_empty() => Grant::Kafka(p.kafka.clone()),
+                _ => Grant::L34,
+            }
         }
     };
     if rule.to_ports.is_empty() {
@@ -160,7 +174,7 @@ fn add_rule(
         };
         for sel in &rule.peers {
             let entry = Entry {
-                grant: grant_for(&[]),
+                grant: grant_for(None),
                 names: names.clone(),
             };
             merge_into(filters, key.clone(), sel.clone(), entry, &origin);
@@ -169,7 +183,7 @@ fn add_rule(
     }
     let host = Selector::reserved("host");
     for port_rule in &rule.to_ports {
-        let grant = grant_for(&port_rule.http);
+        let grant = grant_for(Some(port_rule));
         for pp in &port_rule.ports {
             let origin = Origin {
                 doc: doc.doc_ref.clone(),
@@ -193,8 +207,8 @@ fn add_rule(
                         (s.clone(), e)
                     })
                     .collect();
-                let redirects_host = matches!(grant, Grant::Http(_))
-                    && rule.peers.iter().any(|s| universe.selects(s, 1));
+                let redirects_host =
+                    grant.is_l7() && rule.peers.iter().any(|s| universe.selects(s, 1));
                 if ingress && redirects_host {
                     local.entry(host.clone()).or_insert_with(|| Entry {
                         grant: Grant::L34,
@@ -253,6 +267,32 @@ pub(crate) fn merge_entry(old: &mut Entry, new: Entry) {
                     rules.push(r);
                 }
             }
+            old.names.extend(new.names);
+        }
+        (g @ Grant::L34, Grant::Kafka(mut rules)) => {
+            if !rules.contains(&KafkaRule::wildcard()) {
+                rules.push(KafkaRule::wildcard());
+            }
+            *g = Grant::Kafka(rules);
+            old.names.extend(new.names);
+        }
+        (Grant::Kafka(rules), Grant::L34) => {
+            if !rules.contains(&KafkaRule::wildcard()) {
+                rules.push(KafkaRule::wildcard());
+            }
+            old.names.extend(new.names);
+        }
+        (Grant::Kafka(rules), Grant::Kafka(more)) => {
+            for r in more {
+                if !rules.contains(&r) {
+                    rules.push(r);
+                }
+            }
+            old.names.extend(new.names);
+        }
+        (g @ (Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict), _)
+        | (g @ Grant::L34, Grant::Conflict) => {
+            *g = Grant::Conflict;
             old.names.extend(new.names);
         }
     }

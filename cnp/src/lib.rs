@@ -34,12 +34,18 @@
 //!   pseudo-header or `host`, a value that is not a header value, a regex
 //!   over the proxy's size limit or with the `x` flag RE2 lacks) is an error
 //!   naming the field, so a translation always compiles.
+//! - `rules.kafka` entries are sanitized as the agent's `kafka.PortRule`
+//!   (`role` or `apiKey`, not both; names case-insensitive; topics at most
+//!   249 characters of `[a-zA-Z0-9._-]`) and sent as the agent sends them:
+//!   `l7_proto: kafka` plus `kafka_rules` with the role expanded to API
+//!   keys and a missing `apiVersion` as -1. HTTP and Kafka rules on one
+//!   port are an error (one L7 parser per port).
 //! - Anything not implemented is an error naming the field ("not supported
 //!   yet"), never silently dropped: `nodeSelector`, `log`, `fromRequires`,
 //!   `toRequires`, `fromNodes`/`toNodes`, `fromGroups`/`toGroups`,
 //!   `toServices`, `toFQDNs`, `icmps`, `authentication`, `cidrGroupRef`,
 //!   `cidrGroupSelector`, `serverNames`, `terminatingTLS`, `originatingTLS`,
-//!   `listener`, `rules.kafka`, `rules.dns`, `rules.l7proto`/`l7`, VRRP and
+//!   `listener`, `rules.dns`, `rules.l7proto`/`l7`, VRRP and
 //!   IGMP protocols, namespace-label selectors and label sources other than
 //!   `k8s`, `any` and `reserved`.
 

@@ -4,7 +4,9 @@
 //! proxy's own compiler (see [`crate::http::check_http_rule`]).
 
 use crate::error::Fault;
-use crate::spec::{HeaderMatchSpec, HttpRule, Mismatch, PortProto, PortRule, PortSpec, Proto};
+use crate::spec::{
+    HeaderMatchSpec, HttpRule, KafkaRule, Mismatch, PortProto, PortRule, PortSpec, Proto,
+};
 use crate::yaml::Node;
 
 /// The namespace Cilium syncs policy secrets into (`--policy-secrets-namespace`).
@@ -44,6 +46,7 @@ pub(crate) fn parse_port_rule(
     }
 
     let mut http = Vec::new();
+    let mut kafka = Vec::new();
     if let Some(rules) = f.get("rules") {
         if deny {
             return Err(Fault::invalid(
@@ -51,13 +54,24 @@ pub(crate) fn parse_port_rule(
                 "deny rules cannot carry L7 rules",
             ));
         }
-        let r = rules.fields(&["http"], &["kafka", "dns", "l7proto", "l7"])?;
+        let r = rules.fields(&["http", "kafka"], &["dns", "l7proto", "l7"])?;
         if let Some(list) = r.get("http") {
             for (p, v) in list.list()? {
                 http.push(parse_http(Node::new(v, &p), namespace)?);
             }
         }
-        if !http.is_empty() {
+        if let Some(list) = r.get("kafka") {
+            if !http.is_empty() {
+                return Err(Fault::invalid(
+                    list.path,
+                    "multiple L7 protocol rule types (http and kafka) in one toPorts entry",
+                ));
+            }
+            for (p, v) in list.list()? {
+                kafka.push(parse_kafka(Node::new(v, &p))?);
+            }
+        }
+        if !http.is_empty() || !kafka.is_empty() {
             for port in &ports {
                 if port.protocol != Proto::Tcp {
                     return Err(Fault::invalid(
@@ -77,7 +91,58 @@ pub(crate) fn parse_port_rule(
             }
         }
     }
-    Ok(PortRule { ports, http })
+    Ok(PortRule { ports, http, kafka })
+}
+
+/// One `rules.kafka` entry, sanitized as the agent's `kafka.PortRule.Sanitize`
+/// does and put in its wire form (`GetAPIKeys`, `GetAPIVersion`).
+fn parse_kafka(node: Node<'_>) -> Result<KafkaRule, Fault> {
+    let f = node.fields(&["role", "apiKey", "apiVersion", "clientID", "topic"], &[])?;
+    let mut rule = KafkaRule::wildcard();
+    match (f.get("role"), f.get("apiKey")) {
+        (Some(_), Some(k)) => {
+            return Err(Fault::invalid(k.path, "role and apiKey cannot both be set"));
+        }
+        (Some(r), None) => {
+            let role = r.str()?;
+            let keys = l7_kafka::rules::role_api_keys(role).ok_or_else(|| {
+                Fault::invalid(
+                    r.path,
+                    format!("invalid Kafka role {role:?} (produce or consume)"),
+                )
+            })?;
+            rule.api_keys = keys.iter().map(|k| i32::from(*k)).collect();
+        }
+        (None, Some(k)) => {
+            let name = k.scalar_string()?;
+            let key = l7_kafka::request::parse_api_key(&name).ok_or_else(|| {
+                Fault::invalid(k.path, format!("unknown Kafka request API key {name:?}"))
+            })?;
+            rule.api_keys = vec![i32::from(key)];
+        }
+        (None, None) => {}
+    }
+    if let Some(v) = f.get("apiVersion") {
+        let s = v.scalar_string()?;
+        let version: i16 = s
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &i16| *v >= 0)
+            .ok_or_else(|| Fault::invalid(v.path, format!("invalid apiVersion {s:?}")))?;
+        rule.api_version = i32::from(version);
+    }
+    if let Some(c) = f.get("clientID") {
+        let s = c.str()?;
+        l7_kafka::rules::validate_client_id(s).map_err(|e| Fault::invalid(c.path, e))?;
+        rule.client_id = s.to_string();
+    }
+    if let Some(t) = f.get("topic") {
+        let s = t.str()?;
+        l7_kafka::rules::validate_topic(s).map_err(|e| Fault::invalid(t.path, e))?;
+        rule.topic = s.to_string();
+    }
+    Ok(rule)
 }
 
 fn parse_port(node: Node<'_>) -> Result<PortProto, Fault> {

@@ -68,8 +68,32 @@ pub(crate) struct PortProto {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PortRule {
     pub ports: Vec<PortProto>,
-    /// Empty when the entry has no L7 rules.
+    /// Empty when the entry has no HTTP rules.
     pub http: Vec<HttpRule>,
+    /// Empty when the entry has no Kafka rules (at most one of the two is set).
+    pub kafka: Vec<KafkaRule>,
+}
+
+/// One `rules.kafka` entry in its wire form (`KafkaNetworkPolicyRule`):
+/// `role` or `apiKey` already expanded to API keys, no `apiVersion` as -1.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct KafkaRule {
+    pub api_version: i32,
+    pub api_keys: Vec<i32>,
+    pub client_id: String,
+    pub topic: String,
+}
+
+impl KafkaRule {
+    /// The rule that matches every request (the agent's merge wildcard).
+    pub fn wildcard() -> Self {
+        KafkaRule {
+            api_version: -1,
+            api_keys: Vec::new(),
+            client_id: String::new(),
+            topic: String::new(),
+        }
+    }
 }
 
 /// One `rules.http` entry. The empty rule matches every request; the agent

@@ -27,6 +27,7 @@ use crate::identity::Universe;
 use crate::inventory::{Endpoint, Inventory};
 use crate::l4::{merge_entry, Entry, Filter, Filters, Grant};
 use crate::selector::Selector;
+use crate::spec::KafkaRule;
 use crate::spec::{PortSpec, Proto};
 
 const DENY: u8 = 3;
@@ -36,7 +37,7 @@ const ALLOW: u8 = 1;
 fn rank(g: &Grant) -> u8 {
     match g {
         Grant::Deny => DENY,
-        Grant::Http(_) => REDIRECT,
+        Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict => REDIRECT,
         Grant::L34 => ALLOW,
     }
 }
@@ -47,7 +48,7 @@ fn can_short_circuit(g: &Grant) -> bool {
     match g {
         Grant::Deny => false,
         Grant::Http(rules) => rules.iter().all(|r| r.header_matches.is_empty()),
-        Grant::L34 => true,
+        Grant::Kafka(_) | Grant::Conflict | Grant::L34 => true,
     }
 }
 
@@ -66,11 +67,35 @@ fn make_rule(grant: &Grant, remotes: Vec<u32>, names: &BTreeSet<String>) -> Out 
     match grant {
         Grant::Deny => msg.verdict = Some(pnpr::Verdict::Deny(true)),
         Grant::Http(rules) => msg.l7 = Some(pnpr::L7::HttpRules(http_rules(rules))),
-        Grant::L34 => {}
+        Grant::Kafka(rules) => {
+            // As the agent sends it: the proxylib parser name plus the rules.
+            msg.l7_proto = "kafka".into();
+            msg.l7 = Some(pnpr::L7::KafkaRules(kafka_rules(rules)));
+        }
+        // Refused before rules are made (see `direction`).
+        Grant::Conflict | Grant::L34 => {}
     }
     Out {
         rank: rank(grant),
         msg,
+    }
+}
+
+/// Kafka rules on the wire, sorted and without duplicates.
+fn kafka_rules(rules: &[KafkaRule]) -> npds::proto::KafkaNetworkPolicyRules {
+    let mut rules = rules.to_vec();
+    rules.sort();
+    rules.dedup();
+    npds::proto::KafkaNetworkPolicyRules {
+        kafka_rules: rules
+            .into_iter()
+            .map(|r| npds::proto::KafkaNetworkPolicyRule {
+                api_version: r.api_version,
+                api_keys: r.api_keys,
+                client_id: r.client_id,
+                topic: r.topic,
+            })
+            .collect(),
     }
 }
 
@@ -122,6 +147,32 @@ pub(crate) fn direction(
     }
 
     let mut ports: BTreeMap<(u16, u16), PortState> = BTreeMap::new();
+    // The L7 parser of each port: one per port, as in the agent.
+    let mut parsers: BTreeMap<(u16, u16), &'static str> = BTreeMap::new();
+    let mut one_parser = |port: (u16, u16), grant: &Grant, filter: &Filter| {
+        let kind = match grant {
+            Grant::Http(_) => "HTTP",
+            Grant::Kafka(_) => "Kafka",
+            Grant::Conflict => return Err(unresolved(
+                filter,
+                format!(
+                    "HTTP and Kafka rules for the same peers on port {}: one L7 parser per port",
+                    port.0
+                ),
+            )),
+            Grant::L34 | Grant::Deny => return Ok(()),
+        };
+        match parsers.insert(port, kind) {
+            Some(other) if other != kind => Err(unresolved(
+                filter,
+                format!(
+                    "{other} and {kind} rules on port {}: one L7 parser per port",
+                    port.0
+                ),
+            )),
+            _ => Ok(()),
+        }
+    };
     for (key, filter) in filters {
         if key.proto != Proto::Tcp || key.is_wildcard_port() {
             continue;
@@ -133,6 +184,7 @@ pub(crate) fn direction(
             }
             match &key.port {
                 PortSpec::Number(p) => {
+                    one_parser((*p, key.end_port), &e.grant, filter)?;
                     add_selector_rule(&mut ports, (*p, key.end_port), sel, e, universe);
                 }
                 PortSpec::Named(name) if ingress => {
@@ -140,6 +192,7 @@ pub(crate) fn direction(
                         let m = format!("named port {name:?} is not defined on endpoint {}", ep.id);
                         unresolved(filter, m)
                     })?;
+                    one_parser((port, key.end_port), &e.grant, filter)?;
                     add_selector_rule(&mut ports, (port, key.end_port), sel, e, universe);
                 }
                 PortSpec::Named(name) => {
@@ -160,6 +213,7 @@ pub(crate) fn direction(
                         return Err(unresolved(filter, m));
                     }
                     for (port, ids) in by_port {
+                        one_parser((port, 0), &e.grant, filter)?;
                         let state = ports.entry((port, 0)).or_default();
                         state.push(make_rule(&e.grant, ids, &e.names), &e.grant, false);
                     }
@@ -249,7 +303,7 @@ impl PortState {
             match grant {
                 Grant::Deny => self.deny_all = Some(self.rules.len()),
                 Grant::L34 => self.allow_all = Some(self.rules.len()),
-                Grant::Http(_) => {}
+                Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict => {}
             }
         }
         self.rules.push(out);
@@ -361,7 +415,23 @@ fn cmp_rule(a: &PortNetworkPolicyRule, b: &PortNetworkPolicyRule) -> Ordering {
         (Some(_), None) => Ordering::Greater,
         (Some(x), Some(y)) => cmp_http_rules(x, y),
     };
+    let kafka = |r: &PortNetworkPolicyRule| match &r.l7 {
+        Some(pnpr::L7::KafkaRules(k)) => k
+            .kafka_rules
+            .iter()
+            .map(|k| {
+                (
+                    k.api_version,
+                    k.api_keys.clone(),
+                    k.client_id.clone(),
+                    k.topic.clone(),
+                )
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     by_http
+        .then_with(|| kafka(a).cmp(&kafka(b)))
         .then(a.remote_policies.len().cmp(&b.remote_policies.len()))
         .then_with(|| a.remote_policies.cmp(&b.remote_policies))
         .then_with(|| b.verdict.is_some().cmp(&a.verdict.is_some()))

@@ -8,6 +8,16 @@ use crate::proto::{header_match, HeaderMatch, HttpNetworkPolicyRule};
 /// newer agent fall back to the fail-closed default of each field; a secret
 /// name wins over an inline value. The translator checks its output with
 /// this same conversion, so what it emits is what the compiler sees.
+/// The Kafka rule compiler's view of a wire `KafkaNetworkPolicyRule`.
+pub fn kafka_rule_spec(rule: &crate::proto::KafkaNetworkPolicyRule) -> l7_kafka::KafkaRuleSpec {
+    l7_kafka::KafkaRuleSpec {
+        api_version: rule.api_version,
+        api_keys: rule.api_keys.clone(),
+        client_id: rule.client_id.clone(),
+        topic: rule.topic.clone(),
+    }
+}
+
 pub fn http_rule_spec(rule: &HttpNetworkPolicyRule) -> HttpRuleSpec {
     HttpRuleSpec {
         headers: rule.headers.clone(),

@@ -19,7 +19,7 @@ mod snapshot;
 mod sni;
 pub mod xds;
 
-pub use convert::http_rule_spec;
+pub use convert::{http_rule_spec, kafka_rule_spec};
 pub use dump::{EndpointDump, PortDump, RuleDump, SnapshotDump};
 pub use error::PolicyError;
 pub use identity::{IdentityTable, WORLD};

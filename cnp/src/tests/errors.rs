@@ -58,10 +58,6 @@ fn field_errors_name_file_document_and_path() {
             "spec.ingress[0].authentication: not supported yet",
         ),
         (
-            ing("toPorts:\n  - ports: [{port: '9092', protocol: TCP}]\n    rules: {kafka: [{topic: t}]}"),
-            "spec.ingress[0].toPorts[0].rules.kafka: not supported yet",
-        ),
-        (
             format!("{sel}\negress:\n- toPorts:\n  - ports: [{{port: '53', protocol: UDP}}]\n    rules: {{dns: [{{matchPattern: '*'}}]}}"),
             "spec.egress[0].toPorts[0].rules.dns: not supported yet",
         ),

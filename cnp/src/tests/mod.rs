@@ -2,6 +2,7 @@
 
 mod errors;
 mod fuzz_findings;
+mod kafka;
 mod semantics;
 mod starwars;
 

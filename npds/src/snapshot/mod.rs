@@ -12,6 +12,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use l7_http::HttpRules;
+use l7_kafka::KafkaRules;
 
 use crate::proto::{
     self, port_network_policy_rule::Verdict as ProtoVerdict, port_network_policy_rule::L7,
@@ -58,8 +59,7 @@ pub enum RuleVerdict {
 pub enum L7Rules {
     None,
     Http(Arc<HttpRules>),
-    /// Kept as received; the Kafka enforcer compiles them (issue: Kafka).
-    Kafka(Arc<proto::KafkaNetworkPolicyRules>),
+    Kafka(Arc<KafkaRules>),
     Generic(Arc<proto::L7NetworkPolicyRules>),
 }
 
@@ -576,13 +576,14 @@ fn compile_rule(
             L7Rules::Http(Arc::new(compiled))
         }
         Some(L7::KafkaRules(k)) => {
-            if k.kafka_rules.is_empty() {
-                return Err(err(
-                    "kafka_rules.kafka_rules",
-                    "at least one rule is required".into(),
-                ));
-            }
-            L7Rules::Kafka(Arc::new(k.clone()))
+            let specs: Vec<_> = k
+                .kafka_rules
+                .iter()
+                .map(crate::convert::kafka_rule_spec)
+                .collect();
+            let compiled =
+                KafkaRules::compile(&specs).map_err(|e| err("kafka_rules", e.to_string()))?;
+            L7Rules::Kafka(Arc::new(compiled))
         }
         Some(L7::L7Rules(g)) => L7Rules::Generic(Arc::new(g.clone())),
     };

@@ -269,6 +269,30 @@ fn invalid_resources_are_rejected_with_their_field() {
         ),
         (
             {
+                let mut k = rule("k", 0, None, &[]);
+                k.l7 = Some(L7::KafkaRules(crate::proto::KafkaNetworkPolicyRules {
+                    kafka_rules: vec![
+                        Default::default(),
+                        crate::proto::KafkaNetworkPolicyRule {
+                            topic: "deathstar/plans".into(),
+                            ..Default::default()
+                        },
+                    ],
+                }));
+                policy(vec![port(9092, 0, vec![k])])
+            },
+            "NetworkPolicy \"7\": ingress_per_port_policies[0].rules[0].kafka_rules: kafka_rules[1].topic: topic \"deathstar/plans\" has characters outside [a-zA-Z0-9._-]",
+        ),
+        (
+            {
+                let mut k = rule("k", 0, None, &[]);
+                k.l7 = Some(L7::KafkaRules(Default::default()));
+                policy(vec![port(9092, 0, vec![k])])
+            },
+            "NetworkPolicy \"7\": ingress_per_port_policies[0].rules[0].kafka_rules: kafka_rules[0].kafka_rules: at least one rule is required",
+        ),
+        (
+            {
                 let mut d = rule("d", 0, Some(V::Deny(true)), &[]);
                 d.l7 = path_rule("/x");
                 policy(vec![port(80, 0, vec![d])])
