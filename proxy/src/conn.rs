@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use npds::proto::Protocol;
-use npds::{Direction, PortRules, Remote};
+use npds::{Direction, L7Kind, PortRules, Remote};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
@@ -73,6 +73,12 @@ impl ConnInfo {
             sni: None,
         };
         Ok((rules, remote))
+    }
+
+    /// The L7 parser the port's rules ask for (none when the port is denied).
+    pub fn l7_kind(&self, policy: &PolicyState) -> L7Kind {
+        self.port_rules(policy)
+            .map_or(L7Kind::None, |(rules, _)| rules.l7_kind())
     }
 
     /// SO_MARK for connections to the original destination.
@@ -152,6 +158,10 @@ pub async fn handle(
         reset(stream);
         return;
     }
+    // On a TCP listener the port's rules pick the parser, as the agent's
+    // `l7_proto` does for cilium.network: Kafka rules mean Kafka parsing.
+    let kafka =
+        listener.protocol == ListenerProtocol::Tcp && conn.l7_kind(&policy) == L7Kind::Kafka;
     drop(policy);
     shared.metrics.connections_allowed.inc();
     shared.metrics.active_connections.inc();
@@ -161,6 +171,9 @@ pub async fn handle(
         match listener.protocol {
             ListenerProtocol::Http => {
                 crate::http::serve(stream, conn.clone(), shared.clone()).await
+            }
+            ListenerProtocol::Tcp if kafka => {
+                crate::kafka::serve(stream, conn.clone(), shared.clone()).await
             }
             ListenerProtocol::Tcp => crate::tcp::relay(stream, conn.clone()).await,
         }
@@ -178,7 +191,21 @@ pub async fn handle(
                     (&mut serve).await;
                     break;
                 }
-                let verdict = conn.admit(&shared.policy());
+                let policy = shared.policy();
+                let mut verdict = conn.admit(&policy);
+                if verdict.is_ok()
+                    && listener.protocol == ListenerProtocol::Tcp
+                    && (conn.l7_kind(&policy) == L7Kind::Kafka) != kafka
+                {
+                    // The parser a connection started with no longer fits
+                    // the port's rules (a relay that now needs Kafka
+                    // enforcement, say): start over under the new policy.
+                    verdict = Err(Refusal {
+                        rule: String::new(),
+                        reason: "the port's L7 parser changed".into(),
+                    });
+                }
+                drop(policy);
                 if let Err(refusal) = verdict {
                     info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "policy no longer allows this connection; closing");
                     shared.metrics.connections_closed_by_policy.inc();

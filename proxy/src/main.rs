@@ -7,6 +7,7 @@ mod admin;
 mod config;
 mod conn;
 mod http;
+mod kafka;
 mod listeners;
 mod metrics;
 mod orig_dst;
@@ -240,6 +241,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     let shared = Arc::new(Shared::new(access_log, &[xds::NPDS, xds::NPHDS]));
 
     shared.set_max_connections(config.max_connections);
+    shared.kafka.configure(&config.kafka);
     let manager = listeners::ListenerManager::start(workers, shared.clone())?;
     listeners::open_config_listeners(&manager, &config.listeners)?;
 

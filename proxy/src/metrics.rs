@@ -7,7 +7,11 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
+use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
+
+use l7_kafka::kafka_protocol::messages::ApiKey;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -111,6 +115,29 @@ pub struct Metrics {
     pub updates_accepted: Counter,
     pub updates_rejected: Counter,
     pub access_log_dropped: Counter,
+    kafka_requests: Family<KafkaLabel, Counter>,
+    kafka_latency: Histogram,
+    pub kafka_closed: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct KafkaLabel {
+    api_key: &'static str,
+    verdict: &'static str,
+}
+
+/// API key names as `&'static str` label values, made once.
+fn kafka_key_label(key: ApiKey) -> &'static str {
+    static NAMES: OnceLock<HashMap<i16, &'static str>> = OnceLock::new();
+    NAMES.get_or_init(|| {
+        ApiKey::iter()
+            .map(|k| {
+                let name: &'static str =
+                    Box::leak(l7_kafka::request::api_key_name(k).into_boxed_str());
+                (k as i16, name)
+            })
+            .collect()
+    })[&(key as i16)]
 }
 
 impl Metrics {
@@ -164,6 +191,24 @@ impl Metrics {
             "Access-log events dropped because the writer fell behind",
             access_log_dropped.clone(),
         );
+        let kafka_requests = Family::<KafkaLabel, Counter>::default();
+        registry.register(
+            "kafka_requests",
+            "Kafka requests by API key and verdict",
+            kafka_requests.clone(),
+        );
+        let kafka_latency = Histogram::new(exponential_buckets(0.0001, 2.0, 16));
+        registry.register(
+            "kafka_response_seconds",
+            "Time from a forwarded Kafka request's turn to its response starting to flow back",
+            kafka_latency.clone(),
+        );
+        let kafka_closed = Counter::default();
+        registry.register(
+            "kafka_connections_closed",
+            "Kafka connections closed for malformed, oversized or unknown frames, or a misbehaving broker",
+            kafka_closed.clone(),
+        );
         let xds = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(XdsCollector(xds.clone())));
         let v = |f: &Family<VerdictLabel, Counter>, verdict| {
@@ -185,6 +230,9 @@ impl Metrics {
             updates_accepted: r(&updates, "accepted"),
             updates_rejected: r(&updates, "rejected"),
             access_log_dropped,
+            kafka_requests,
+            kafka_latency,
+            kafka_closed,
             registry,
             xds,
         }
@@ -196,6 +244,20 @@ impl Metrics {
             RequestVerdict::Denied => self.requests_denied.inc(),
             RequestVerdict::Rejected => self.requests_rejected.inc(),
         };
+    }
+
+    pub fn kafka_request(&self, key: ApiKey, allowed: bool) {
+        let verdict = if allowed { "allowed" } else { "denied" };
+        self.kafka_requests
+            .get_or_create(&KafkaLabel {
+                api_key: kafka_key_label(key),
+                verdict,
+            })
+            .inc();
+    }
+
+    pub fn kafka_response_latency(&self, d: std::time::Duration) {
+        self.kafka_latency.observe(d.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

@@ -47,6 +47,7 @@ pub struct Shared {
     last_rejection: Mutex<Option<Rejection>>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
+    pub kafka: crate::kafka::KafkaState,
 }
 
 impl Shared {
@@ -63,6 +64,7 @@ impl Shared {
             last_rejection: Mutex::new(None),
             metrics: Metrics::new(),
             access_log,
+            kafka: Default::default(),
         }
     }
 

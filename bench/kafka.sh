@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Kafka benchmark: produce and consume throughput and produce latency, direct
+# to a tansu broker, through Portcullis enforcing a topic policy (Kafka
+# parsing on), and through haproxy in TCP mode (a plain relay: the ceiling for
+# any proxy), all on loopback in one run. Each target gets a fresh broker that
+# advertises the target's address, so every client connection takes that path.
+# kcat (librdkafka 2.16) is the load generator; latency comes from python
+# confluent-kafka sending one message at a time. See bench/README.md.
+#
+#   bash bench/kafka.sh
+#   MESSAGES=500000 SIZE=1024 TARGETS="direct portcullis" bash bench/kafka.sh
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+MESSAGES=${MESSAGES:-400000}      # records per throughput run
+SIZE=${SIZE:-1024}                # bytes per record
+LATENCY_COUNT=${LATENCY_COUNT:-2000}
+TARGETS=${TARGETS:-"direct portcullis haproxy"}
+PORTCULLIS_BIN=${PORTCULLIS_BIN:-$repo/target/release/portcullis}
+TANSU_BIN=${TANSU_BIN:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
+PORT_BASE=${PORT_BASE:-29092}
+BROKER_IP=127.0.0.42
+
+log() { printf '[bench] %s\n' "$*" >&2; }
+die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+for tool in kcat haproxy python3; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run scripts/install-peers.sh"
+done
+[[ -x $TANSU_BIN ]] || die "tansu is missing: run scripts/install-peers.sh"
+[[ -x $PORTCULLIS_BIN ]] || die "no $PORTCULLIS_BIN: cargo build --release -p portcullis"
+
+work=$(mktemp -d /tmp/portcullis-kafka-bench.XXXXXX)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# kcat with the librdkafka inside the confluent-kafka wheel (Debian's 2.0.2
+# cannot talk to tansu).
+lib=$(python3 -c "import confluent_kafka, glob, os; d = os.path.dirname(os.path.dirname(confluent_kafka.__file__)); print(glob.glob(os.path.join(d, 'confluent_kafka.libs', 'librdkafka*.so*'))[0])")
+mkdir -p "$work/lib" && ln -s "$lib" "$work/lib/librdkafka.so.1"
+kcat() { LD_LIBRARY_PATH=$work/lib command kcat "$@"; }
+
+wait_port() {
+  local deadline=$((SECONDS + 20))
+  until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
+    ((SECONDS < deadline)) || die "nothing listening on $1:$2"
+    sleep 0.1
+  done
+}
+
+broker_port=$PORT_BASE
+declare -A LISTEN=([direct]="$BROKER_IP:$broker_port" [portcullis]="127.0.0.1:$((PORT_BASE + 1))"
+  [haproxy]="127.0.0.1:$((PORT_BASE + 2))")
+
+# ---- Portcullis: the topic policy for the client's identity -----------------------
+cat >"$work/policy.yaml" <<YAML
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: bench}
+spec:
+  endpointSelector: {matchLabels: {app: kafka}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {app: bench-client}}]
+    toPorts:
+    - ports: [{port: "$broker_port", protocol: TCP}]
+      rules:
+        kafka:
+        - {role: produce, topic: bench}
+        - {role: consume, topic: bench}
+YAML
+cat >"$work/portcullis.yaml" <<YAML
+admin: 127.0.0.1:$((PORT_BASE + 3))
+accessLog: /dev/null
+listeners:
+  - {name: kafka, address: 127.0.0.1, port: $((PORT_BASE + 1)), direction: ingress, protocol: tcp, upstream: "$BROKER_IP:$broker_port"}
+endpoints:
+  - {id: 4001, ips: [$BROKER_IP], labels: {app: kafka}}
+identities:
+  - {id: 21001, labels: {app: bench-client}, cidrs: [127.0.0.1/32]}
+policies: [policy.yaml]
+YAML
+cat >"$work/haproxy.cfg" <<CFG
+global
+  nbthread 2
+  maxconn 10000
+defaults
+  mode tcp
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+listen kafka
+  bind 127.0.0.1:$((PORT_BASE + 2))
+  server broker $BROKER_IP:$broker_port
+CFG
+
+RUST_LOG=warn "$PORTCULLIS_BIN" run --config "$work/portcullis.yaml" 2>"$work/portcullis.log" &
+pids+=($!)
+haproxy -q -f "$work/haproxy.cfg" &
+pids+=($!)
+wait_port 127.0.0.1 $((PORT_BASE + 1))
+wait_port 127.0.0.1 $((PORT_BASE + 2))
+
+log "payload: $MESSAGES records of $SIZE bytes"
+python3 -c "
+import sys
+line = b'x' * ($SIZE - 1) + b'\n'
+sys.stdout.buffer.write(line * $MESSAGES)
+" >"$work/payload"
+mb=$(awk -v n="$MESSAGES" -v s="$SIZE" 'BEGIN { printf "%.1f", n * s / 1e6 }')
+
+now() { date +%s.%N; }
+declare -A PROD_MBS PROD_RPS CONS_MBS CONS_RPS P50 P99
+for target in $TARGETS; do
+  addr=${LISTEN[$target]}
+  "$TANSU_BIN" broker --storage-engine memory://tansu/ --listener-url "tcp://$BROKER_IP:$broker_port" \
+    --advertised-listener-url "tcp://$addr" >"$work/tansu-$target.log" 2>&1 &
+  tansu=$!
+  wait_port $BROKER_IP $broker_port
+  "$TANSU_BIN" topic create --broker "tcp://$BROKER_IP:$broker_port" --partitions 1 bench >/dev/null
+  # The policy in force (through Portcullis): another topic is refused.
+  if [[ $target == portcullis ]]; then
+    "$TANSU_BIN" topic create --broker "tcp://$BROKER_IP:$broker_port" --partitions 1 other >/dev/null
+    if echo no | kcat -b "$addr" -P -t other -X message.timeout.ms=5000 2>"$work/deny.txt"; then
+      die "portcullis let a produce to an unlisted topic through"
+    fi
+    grep -q "authorization failed" "$work/deny.txt" || die "unexpected denial: $(cat "$work/deny.txt")"
+  fi
+  log "$target: producing"
+  t0=$(now)
+  kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \
+    -X message.timeout.ms=60000 "$work/payload"
+  t1=$(now)
+  log "$target: consuming"
+  got=$(kcat -b "$addr" -C -t bench -o beginning -e -q -c "$MESSAGES" -X fetch.max.bytes=52428800 | wc -l)
+  t2=$(now)
+  ((got == MESSAGES)) || die "$target: consumed $got of $MESSAGES records"
+  log "$target: latency"
+  lat=$(python3 "$repo/bench/kafka_latency.py" "$addr" bench "$LATENCY_COUNT")
+  kill "$tansu"; wait "$tansu" 2>/dev/null || true
+  read -r PROD_MBS[$target] PROD_RPS[$target] < <(awk -v a="$t0" -v b="$t1" -v m="$mb" -v n="$MESSAGES" 'BEGIN { printf "%.1f %.0f\n", m / (b - a), n / (b - a) }')
+  read -r CONS_MBS[$target] CONS_RPS[$target] < <(awk -v a="$t1" -v b="$t2" -v m="$mb" -v n="$MESSAGES" 'BEGIN { printf "%.1f %.0f\n", m / (b - a), n / (b - a) }')
+  P50[$target]=$(python3 -c "import json,sys; print('%.2f' % json.loads(sys.argv[1])['p50'])" "$lat")
+  P99[$target]=$(python3 -c "import json,sys; print('%.2f' % json.loads(sys.argv[1])['p99'])" "$lat")
+done
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
+printf '\n%-11s %12s %12s %8s %12s %12s %8s %9s %9s %11s\n' target "produce MB/s" "records/s" "vs dir" "consume MB/s" "records/s" "vs dir" "p50 ms" "p99 ms" "+p99 ms"
+for target in $TARGETS; do
+  printf '%-11s %12s %12s %8s %12s %12s %8s %9s %9s %11s\n' "$target" \
+    "${PROD_MBS[$target]}" "${PROD_RPS[$target]}" "$(ratio "${PROD_MBS[$target]}" "${PROD_MBS[direct]:-0}")" \
+    "${CONS_MBS[$target]}" "${CONS_RPS[$target]}" "$(ratio "${CONS_MBS[$target]}" "${CONS_MBS[direct]:-0}")" \
+    "${P50[$target]}" "${P99[$target]}" \
+    "$(awk -v a="${P99[$target]}" -v b="${P99[direct]:-0}" 'BEGIN { printf "%+.2f", a - b }')"
+done

@@ -1,0 +1,467 @@
+//! Kafka connections: every request decoded and judged, allowed requests
+//! forwarded byte for byte, denied ones answered with an authorization error
+//! in their place, and responses kept in request order.
+//!
+//! Two halves run side by side on the connection's task. The request half
+//! reads frames from the client, judges each under the policy current at
+//! that moment, forwards or answers it, and queues a slot per request that
+//! expects a response: "the broker's next response" or "this local answer".
+//! The response half takes slots in order: for a broker slot it streams the
+//! broker's next response through (checking its correlation ID), for a local
+//! one it writes the prepared answer. A denied request behind requests still
+//! at the broker therefore waits its turn, and the client sees responses in
+//! the order it sent requests. The slot queue is bounded; when it is full the
+//! request half stops reading (backpressure, not buffering).
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use l7_kafka::frame::{FrameError, FrameReader};
+use l7_kafka::kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use l7_kafka::kafka_protocol::protocol::Encodable;
+use l7_kafka::request::api_key_name;
+use l7_kafka::{Request, RequestView, TopicRef};
+use npds::L7Rules;
+use serde::Serialize;
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tracing::{debug, info};
+use uuid::Uuid;
+
+use crate::access_log::{self, Event, Peers};
+use crate::conn::ConnInfo;
+use crate::state::Shared;
+
+/// Kafka limits and learned state shared by all connections.
+pub struct KafkaState {
+    /// Largest request or buffered response accepted, in bytes.
+    pub max_frame: AtomicUsize,
+    /// Requests a connection may have waiting for their responses.
+    pub max_in_flight: AtomicUsize,
+    /// Topic ID → name, learned from responses, per broker identity.
+    topic_ids: Mutex<HashMap<(u32, Uuid), Arc<str>>>,
+}
+
+/// Kafka's own `max.request.size` is 1 MiB and librdkafka's
+/// `message.max.bytes` about 1 MB: 16 MiB leaves room for large batches.
+pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
+/// librdkafka keeps at most 1,000,000 requests in flight per broker; Java
+/// clients 5. 1024 pipelined requests is plenty and bounds the queue.
+pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
+/// Learned topic IDs kept; the table starts over when full and is relearned
+/// from the next metadata response.
+const MAX_TOPIC_IDS: usize = 100_000;
+
+impl Default for KafkaState {
+    fn default() -> Self {
+        KafkaState {
+            max_frame: AtomicUsize::new(DEFAULT_MAX_FRAME),
+            max_in_flight: AtomicUsize::new(DEFAULT_MAX_IN_FLIGHT),
+            topic_ids: Mutex::new(HashMap::new()),
+        }
+    }
+}
+
+impl KafkaState {
+    pub fn configure(&self, c: &crate::config::KafkaConfig) {
+        self.max_frame
+            .store(c.max_frame_bytes.max(64), Ordering::Relaxed);
+        self.max_in_flight
+            .store(c.max_in_flight.max(1), Ordering::Relaxed);
+    }
+
+    fn topic_name(&self, broker: u32, id: &Uuid) -> Option<Arc<str>> {
+        self.topic_ids
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(broker, *id))
+            .cloned()
+    }
+
+    fn learn(&self, broker: u32, pairs: Vec<(Uuid, Arc<str>)>) {
+        if pairs.is_empty() {
+            return;
+        }
+        let mut map = self.topic_ids.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() + pairs.len() > MAX_TOPIC_IDS {
+            map.clear();
+        }
+        for (id, name) in pairs {
+            map.insert((broker, id), name);
+        }
+    }
+}
+
+/// One access-log event per request.
+#[derive(Debug, Serialize)]
+pub struct KafkaEvent {
+    #[serde(serialize_with = "access_log::rfc3339")]
+    pub time: std::time::SystemTime,
+    #[serde(flatten)]
+    pub peers: Arc<Peers>,
+    pub api_key: i16,
+    pub api_name: String,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: String,
+    pub topics: Vec<String>,
+    pub verdict: &'static str,
+    pub rule: String,
+    /// The error code a denied request was answered with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i16>,
+}
+
+/// What the response half owes the client next.
+enum Slot {
+    /// The broker's next response, for this request.
+    Broker {
+        correlation_id: i32,
+        api_key: ApiKey,
+        api_version: i16,
+    },
+    /// An answer made here (a denial).
+    Local(Bytes),
+}
+
+/// Why a connection ended early.
+#[derive(Debug, thiserror::Error)]
+enum Closed {
+    #[error("client: {0}")]
+    ClientFrame(FrameError),
+    #[error("client sent a request that does not parse: {0}")]
+    Parse(#[from] l7_kafka::ParseError),
+    #[error("broker: {0}")]
+    BrokerFrame(FrameError),
+    #[error("broker answered correlation ID {got} where {want} was next")]
+    OutOfOrder { got: i32, want: i32 },
+    #[error("broker response for {key:?} v{version} does not parse: {reason}")]
+    BrokerParse {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("could not build a response for {key:?} v{version}: {reason}")]
+    Encode {
+        key: ApiKey,
+        version: i16,
+        reason: String,
+    },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
+    let broker = match crate::upstream::connect(conn.dst, conn.upstream_mark()).await {
+        Ok(s) => s,
+        Err(e) => {
+            shared.metrics.upstream_errors.inc();
+            info!(dst = %conn.dst, error = %e, "kafka: broker connect failed");
+            return;
+        }
+    };
+    let max_frame = shared.kafka.max_frame.load(Ordering::Relaxed);
+    let (slots_tx, slots_rx) = mpsc::channel(shared.kafka.max_in_flight.load(Ordering::Relaxed));
+    let (client_rd, client_wr) = client.into_split();
+    let (broker_rd, broker_wr) = broker.into_split();
+    let requests = request_half(
+        FrameReader::new(client_rd, max_frame),
+        broker_wr,
+        slots_tx,
+        &conn,
+        &shared,
+    );
+    let responses = response_half(
+        FrameReader::new(BufReader::with_capacity(64 * 1024, broker_rd), max_frame),
+        client_wr,
+        slots_rx,
+        &conn,
+        &shared,
+    );
+    tokio::pin!(requests, responses);
+    // The request half ending (client done) lets the response half drain
+    // what is owed; the response half ending (broker gone or misbehaving)
+    // ends the connection.
+    let result = tokio::select! {
+        r = &mut requests => match r {
+            Ok(()) => responses.await,
+            Err(e) => Err(e),
+        },
+        r = &mut responses => r,
+    };
+    if let Err(e) = result {
+        match e {
+            Closed::Io(e) => debug!(src = %conn.peers.src, error = %e, "kafka: connection ended"),
+            e => {
+                shared.metrics.kafka_closed.inc();
+                info!(src = %conn.peers.src, dst = %conn.dst, error = %e, "kafka: closing connection");
+            }
+        }
+    }
+}
+
+async fn request_half(
+    mut client: FrameReader<tokio::net::tcp::OwnedReadHalf>,
+    mut broker: tokio::net::tcp::OwnedWriteHalf,
+    slots: mpsc::Sender<Slot>,
+    conn: &ConnInfo,
+    shared: &Shared,
+) -> Result<(), Closed> {
+    loop {
+        let frame = match client.read_frame().await {
+            Ok(Some(f)) => f,
+            Ok(None) => {
+                let _ = broker.shutdown().await;
+                return Ok(());
+            }
+            Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
+            Err(e) => return Err(Closed::ClientFrame(e)),
+        };
+        let req = Request::parse(frame)?;
+        let (verdict, topics) = judge(&req, conn, shared);
+        let expects_response = req.expects_response();
+        let mut event = KafkaEvent {
+            time: access_log::now(),
+            peers: conn.peers.clone(),
+            api_key: req.api_key as i16,
+            api_name: api_key_name(req.api_key),
+            api_version: req.api_version,
+            correlation_id: req.correlation_id,
+            client_id: req.client_id().to_string(),
+            topics,
+            verdict: "allowed",
+            rule: verdict.rule,
+            error_code: None,
+        };
+        if verdict.allowed {
+            shared.metrics.kafka_request(req.api_key, true);
+            if expects_response {
+                let slot = Slot::Broker {
+                    correlation_id: req.correlation_id,
+                    api_key: req.api_key,
+                    api_version: req.api_version,
+                };
+                if slots.send(slot).await.is_err() {
+                    return Ok(());
+                }
+            }
+            broker.write_all(&req.frame).await?;
+        } else {
+            shared.metrics.kafka_request(req.api_key, false);
+            event.verdict = "denied";
+            let Some(body) = l7_kafka::deny::deny_response(&req.body, req.api_version) else {
+                return Err(Closed::Encode {
+                    key: req.api_key,
+                    version: req.api_version,
+                    reason: "no denial is known for this request kind".into(),
+                });
+            };
+            event.error_code = Some(l7_kafka::deny::main_error(&body));
+            debug!(src = %conn.peers.src, key = ?req.api_key, topics = ?event.topics, "kafka: request denied");
+            if expects_response {
+                let answer = encode_response(&req, &body)?;
+                if slots.send(Slot::Local(answer)).await.is_err() {
+                    return Ok(());
+                }
+            }
+        }
+        if !shared.access_log.log(Event::Kafka(event)) {
+            shared.metrics.access_log_dropped.inc();
+        }
+    }
+}
+
+struct Judgement {
+    allowed: bool,
+    rule: String,
+}
+
+/// The request under the policy current now. Topic IDs resolve through
+/// what this broker identity's responses taught; an unknown ID stays
+/// unknown, which only a rule without a topic allows.
+fn judge(req: &Request, conn: &ConnInfo, shared: &Shared) -> (Judgement, Vec<String>) {
+    let broker = conn.peers.dst_identity;
+    let refs = req.topics();
+    let names: Vec<Option<Arc<str>>> = refs
+        .iter()
+        .map(|t| match t {
+            TopicRef::Name(n) => Some(Arc::from(n.as_str())),
+            TopicRef::Id(id) => shared.kafka.topic_name(broker, id),
+        })
+        .collect();
+    let logged = refs
+        .iter()
+        .zip(&names)
+        .map(|(r, n)| match (r, n) {
+            (_, Some(n)) => n.to_string(),
+            (TopicRef::Id(id), None) => format!("id:{id}"),
+            (TopicRef::Name(n), None) => n.to_string(),
+        })
+        .collect();
+    let policy = shared.policy();
+    let (rules, remote) = match conn.port_rules(&policy) {
+        Ok(x) => x,
+        Err(refusal) => {
+            return (
+                Judgement {
+                    allowed: false,
+                    rule: refusal.rule,
+                },
+                logged,
+            )
+        }
+    };
+    let topics: Vec<Option<&str>> = names.iter().map(|n| n.as_deref()).collect();
+    let view = RequestView {
+        api_key: req.api_key as i16,
+        api_version: req.api_version,
+        client_id: req.client_id(),
+        topics: &topics,
+    };
+    let v = rules.decide(&remote, |l7| match l7 {
+        L7Rules::Kafka(k) => k.allows(&view),
+        // L3/L4 only: everything on the port is allowed.
+        L7Rules::None => true,
+        // Another parser's rules on this port: fail closed.
+        L7Rules::Http(_) | L7Rules::Generic(_) => false,
+    });
+    (
+        Judgement {
+            allowed: v.allowed,
+            rule: v.rule_name().to_string(),
+        },
+        logged,
+    )
+}
+
+fn encode_response(req: &Request, body: &ResponseKind) -> Result<Bytes, Closed> {
+    let key = req.api_key;
+    let version = req.api_version;
+    let fail = |e: anyhow::Error| Closed::Encode {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    };
+    let mut out = BytesMut::with_capacity(64);
+    out.extend_from_slice(&[0; 4]);
+    ResponseHeader::default()
+        .with_correlation_id(req.correlation_id)
+        .encode(&mut out, key.response_header_version(version))
+        .map_err(fail)?;
+    body.encode(&mut out, version).map_err(fail)?;
+    let len = i32::try_from(out.len() - 4).map_err(|_| Closed::Encode {
+        key,
+        version,
+        reason: "response over 2 GiB".into(),
+    })?;
+    out[..4].copy_from_slice(&len.to_be_bytes());
+    Ok(out.freeze())
+}
+
+/// Responses whose topic IDs are worth learning are buffered and decoded;
+/// all others stream through.
+fn teaches_topic_ids(key: ApiKey) -> bool {
+    matches!(
+        key,
+        ApiKey::Metadata | ApiKey::CreateTopics | ApiKey::DescribeTopicPartitions
+    )
+}
+
+async fn response_half(
+    mut broker: FrameReader<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    mut client: tokio::net::tcp::OwnedWriteHalf,
+    mut slots: mpsc::Receiver<Slot>,
+    conn: &ConnInfo,
+    shared: &Shared,
+) -> Result<(), Closed> {
+    while let Some(slot) = slots.recv().await {
+        match slot {
+            Slot::Local(bytes) => client.write_all(&bytes).await?,
+            Slot::Broker {
+                correlation_id,
+                api_key,
+                api_version,
+            } => {
+                let started = Instant::now();
+                let len = match broker.read_len().await {
+                    Ok(Some(len)) => len,
+                    Ok(None) => {
+                        return Err(Closed::BrokerFrame(FrameError::TruncatedLength));
+                    }
+                    Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
+                    // Responses are streamed, so only a buffered one is
+                    // held to the frame limit (below).
+                    Err(FrameError::TooLarge { len, .. }) if !teaches_topic_ids(api_key) => len,
+                    Err(e) => return Err(Closed::BrokerFrame(e)),
+                };
+                if len < 4 {
+                    return Err(Closed::BrokerFrame(FrameError::Truncated {
+                        got: len,
+                        len: 4,
+                    }));
+                }
+                if teaches_topic_ids(api_key) {
+                    let frame = broker.read_body(len).await.map_err(Closed::BrokerFrame)?;
+                    check_correlation(&frame[4..8], correlation_id)?;
+                    learn(&frame, api_key, api_version, conn, shared)?;
+                    client.write_all(&frame).await?;
+                } else {
+                    let mut head = [0u8; 8];
+                    head[..4].copy_from_slice(&(len as i32).to_be_bytes());
+                    broker.get_mut().read_exact(&mut head[4..]).await?;
+                    check_correlation(&head[4..], correlation_id)?;
+                    client.write_all(&head).await?;
+                    let rest = (len - 4) as u64;
+                    let copied =
+                        tokio::io::copy_buf(&mut broker.get_mut().take(rest), &mut client).await?;
+                    if copied != rest {
+                        return Err(Closed::BrokerFrame(FrameError::Truncated {
+                            got: copied as usize + 4,
+                            len,
+                        }));
+                    }
+                }
+                shared.metrics.kafka_response_latency(started.elapsed());
+            }
+        }
+    }
+    let _ = client.shutdown().await;
+    Ok(())
+}
+
+fn check_correlation(bytes: &[u8], want: i32) -> Result<(), Closed> {
+    let got = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
+    if got == want {
+        Ok(())
+    } else {
+        Err(Closed::OutOfOrder { got, want })
+    }
+}
+
+fn learn(
+    frame: &Bytes,
+    key: ApiKey,
+    version: i16,
+    conn: &ConnInfo,
+    shared: &Shared,
+) -> Result<(), Closed> {
+    use l7_kafka::kafka_protocol::protocol::Decodable;
+    let mut buf = frame.slice(4..);
+    let parse = |e: anyhow::Error| Closed::BrokerParse {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    };
+    ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(parse)?;
+    let body = ResponseKind::decode(key, &mut buf, version).map_err(parse)?;
+    let pairs = l7_kafka::topics::response_topic_ids(&body)
+        .into_iter()
+        .map(|(id, name)| (id, Arc::from(name.as_str())))
+        .collect();
+    shared.kafka.learn(conn.peers.dst_identity, pairs);
+    Ok(())
+}

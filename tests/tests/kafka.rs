@@ -1,0 +1,491 @@
+//! Kafka end to end against a real broker (tansu) and real clients.
+//!
+//! `cilium_kafka_demo` (root: network namespaces) plays Cilium's Kafka demo
+//! with the shipped example, unchanged: each client in its own namespace and
+//! address, as pods are, reaching Portcullis on 10.79.0.1:9092 in front of
+//! the broker. kcat and python confluent-kafka (librdkafka 2.16: flexible
+//! versions) and kafka-python pinned to Kafka 1.0's versions (non-flexible)
+//! produce and consume; what policy denies comes back as the client
+//! library's topic authorization error.
+//!
+//! The other tests need no root: a raw client on loopback checks response
+//! order with a denied request behind one the broker holds, acks=0, and
+//! that malformed frames close only their own connection.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
+use kafka_protocol::messages::{
+    ApiKey, ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader,
+    RequestKind, ResponseHeader, ResponseKind, TopicName,
+};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
+use portcullis_tests::kafka::{kafka_client_in, kcat_in, Tansu};
+use portcullis_tests::{free_port, require_root, Netns, Portcullis};
+
+const EXAMPLE: &str = include_str!("../../examples/kafka/portcullis.yaml");
+const POLICY: &str = include_str!("../../examples/kafka/policy.yaml");
+
+struct Demo {
+    node: Netns,
+    hq: Netns,
+    outpost: Netns,
+    backup: Netns,
+    _tansu: Tansu,
+    pc: Portcullis,
+}
+
+/// The node namespace runs tansu (127.0.0.1:9092, advertising 10.79.0.1:9092)
+/// and Portcullis (10.79.0.1:9092); client i lives at 10.79.i.2 in its own
+/// namespace, routed to the node over a veth pair.
+fn demo() -> Demo {
+    require_root("network namespaces for the Kafka demo's client addresses");
+    let node = Netns::new("knode");
+    node.ip("addr add 10.79.0.1/32 dev lo");
+    let client = |i: u8, tag: &str| {
+        let ns = Netns::new(tag);
+        node.ip(&format!(
+            "link add kv{i} type veth peer name kc{i} netns {}",
+            ns.name
+        ));
+        node.ip(&format!("addr add 10.79.{i}.1/24 dev kv{i}"));
+        node.ip(&format!("link set kv{i} up"));
+        ns.ip(&format!("addr add 10.79.{i}.2/24 dev kc{i}"));
+        ns.ip(&format!("link set kc{i} up"));
+        ns.ip(&format!("route add default via 10.79.{i}.1"));
+        ns
+    };
+    let hq = client(1, "hq");
+    let outpost = client(2, "outpost");
+    let backup = client(3, "backup");
+    let tansu = Tansu::start_in(&node, "127.0.0.1:9092", "10.79.0.1:9092");
+    tansu.create_topic("empire-announce", 1);
+    tansu.create_topic("deathstar-plans", 1);
+    let pc = Portcullis::start_in(&node, EXAMPLE, &[("policy.yaml", POLICY)]);
+    Demo {
+        node,
+        hq,
+        outpost,
+        backup,
+        _tansu: tansu,
+        pc,
+    }
+}
+
+const BROKER: &str = "10.79.0.1:9092";
+
+fn assert_ok(what: &str, (code, out): (i32, String), demo: &Demo) {
+    assert_eq!(code, 0, "{what}: {out}\nportcullis log:\n{}", demo.pc.log());
+}
+
+fn assert_denied(what: &str, (code, out): (i32, String), error: &str, demo: &Demo) {
+    assert!(
+        code != 0 && out.contains(error),
+        "{what}: expected {error}, got exit {code}: {out}\nportcullis log:\n{}",
+        demo.pc.log()
+    );
+}
+
+#[test]
+fn cilium_kafka_demo() {
+    let d = demo();
+    // kcat (librdkafka 2.16, flexible versions).
+    let produce = |ns: &Netns, topic: &str, msg: &str| {
+        kcat_in(
+            ns,
+            &[
+                "-b",
+                BROKER,
+                "-P",
+                "-t",
+                topic,
+                "-X",
+                "message.timeout.ms=15000",
+            ],
+            msg,
+        )
+    };
+    let consume = |ns: &Netns, topic: &str| {
+        kcat_in(
+            ns,
+            &[
+                "-b",
+                BROKER,
+                "-C",
+                "-t",
+                topic,
+                "-o",
+                "beginning",
+                "-c",
+                "1",
+                "-e",
+                "-q",
+            ],
+            "",
+        )
+    };
+    assert_ok(
+        "hq produces to empire-announce",
+        produce(&d.hq, "empire-announce", "Ship landed\n"),
+        &d,
+    );
+    assert_ok(
+        "hq produces to deathstar-plans",
+        produce(&d.hq, "deathstar-plans", "Exhaust port\n"),
+        &d,
+    );
+    let (code, out) = consume(&d.outpost, "empire-announce");
+    assert!(
+        code == 0 && out.contains("Ship landed"),
+        "outpost consumes empire-announce: {code} {out}\n{}",
+        d.pc.log()
+    );
+    assert_denied(
+        "outpost produces to empire-announce",
+        produce(&d.outpost, "empire-announce", "Rebels!\n"),
+        "Topic authorization failed",
+        &d,
+    );
+    assert_denied(
+        "outpost consumes deathstar-plans",
+        consume(&d.outpost, "deathstar-plans"),
+        "Topic authorization failed",
+        &d,
+    );
+    let (code, out) = consume(&d.backup, "deathstar-plans");
+    assert!(
+        code == 0 && out.contains("Exhaust port"),
+        "backup consumes deathstar-plans: {code} {out}"
+    );
+
+    // python confluent-kafka (librdkafka) with a consumer group.
+    let py = |ns: &Netns, args: &[&str]| kafka_client_in(ns, args);
+    assert_ok(
+        "confluent: hq produces",
+        py(
+            &d.hq,
+            &["confluent", "produce", BROKER, "empire-announce", "20"],
+        ),
+        &d,
+    );
+    assert_ok(
+        "confluent: outpost consumes",
+        py(
+            &d.outpost,
+            &["confluent", "consume", BROKER, "empire-announce", "21"],
+        ),
+        &d,
+    );
+    assert_denied(
+        "confluent: outpost produces",
+        py(
+            &d.outpost,
+            &["confluent", "produce", BROKER, "empire-announce", "1"],
+        ),
+        "TOPIC_AUTHORIZATION_FAILED",
+        &d,
+    );
+    assert_denied(
+        "confluent: outpost consumes deathstar-plans",
+        py(
+            &d.outpost,
+            &["confluent", "consume", BROKER, "deathstar-plans", "1"],
+        ),
+        "TOPIC_AUTHORIZATION_FAILED",
+        &d,
+    );
+
+    // kafka-python with Kafka 1.0's protocol versions (none flexible).
+    let old = ["--api-version", "1.0.0"];
+    let kp = |ns: &Netns, action: &str, topic: &str, n: &str| {
+        let mut args = vec!["kafka-python", action, BROKER, topic, n];
+        args.extend(old);
+        py(ns, &args)
+    };
+    assert_ok(
+        "kafka-python: hq produces",
+        kp(&d.hq, "produce", "deathstar-plans", "5"),
+        &d,
+    );
+    assert_ok(
+        "kafka-python: backup consumes",
+        kp(&d.backup, "consume", "deathstar-plans", "6"),
+        &d,
+    );
+    assert_denied(
+        "kafka-python: outpost produces",
+        kp(&d.outpost, "produce", "empire-announce", "1"),
+        "TopicAuthorizationFailedError",
+        &d,
+    );
+    assert_denied(
+        "kafka-python: backup consumes empire-announce",
+        kp(&d.backup, "consume", "empire-announce", "1"),
+        "TopicAuthorizationFailedError",
+        &d,
+    );
+
+    // One access-log event per request, with its verdict.
+    let log = d.pc.access_log();
+    let kafka: Vec<_> = log.iter().filter(|e| e["kind"] == "kafka").collect();
+    let denied_produce = kafka.iter().find(|e| {
+        e["verdict"] == "denied"
+            && e["api_name"] == "produce"
+            && e["src"].as_str().unwrap().starts_with("10.79.2.2:")
+    });
+    let e = denied_produce
+        .unwrap_or_else(|| panic!("no denied produce from the outpost in {kafka:#?}"));
+    assert_eq!(e["topics"], serde_json::json!(["empire-announce"]));
+    assert_eq!(e["error_code"], 29);
+    assert!(kafka
+        .iter()
+        .any(|e| e["verdict"] == "allowed" && e["api_name"] == "fetch"));
+    let metrics = d.pc.admin_get_in(&d.node, "/metrics").1;
+    assert!(
+        metrics.contains("portcullis_kafka_requests_total{api_key=\"produce\",verdict=\"denied\"}"),
+        "{metrics}"
+    );
+}
+
+// ---- Raw-protocol tests on loopback (no root) --------------------------------
+
+fn loopback_config(broker: &str, port: u16) -> String {
+    format!(
+        r#"
+admin: "{{admin}}"
+listeners:
+  - name: kafka
+    address: 127.0.0.1
+    port: {port}
+    direction: ingress
+    protocol: tcp
+    upstream: {broker}
+endpoints:
+  - {{id: 4001, ips: [{ip}], labels: {{app: kafka}}}}
+identities:
+  - {{id: 21002, labels: {{app: empire-outpost}}, cidrs: [127.0.0.1/32]}}
+policies: [policy.yaml]
+kafka: {{maxFrameBytes: 1048576}}
+"#,
+        ip = broker.split(':').next().unwrap()
+    )
+}
+
+fn frame(key: ApiKey, version: i16, correlation: i32, body: &RequestKind) -> Bytes {
+    let mut b = BytesMut::new();
+    b.extend_from_slice(&[0; 4]);
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation)
+        .with_client_id(Some(StrBytes::from_static_str("raw")))
+        .encode(&mut b, key.request_header_version(version))
+        .unwrap();
+    body.encode(&mut b, version).unwrap();
+    let len = (b.len() - 4) as i32;
+    b[..4].copy_from_slice(&len.to_be_bytes());
+    b.freeze()
+}
+
+fn read_response(s: &mut TcpStream, key: ApiKey, version: i16) -> (i32, ResponseKind) {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("response length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    let mut buf = Bytes::from(body);
+    let h = ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
+    let r = ResponseKind::decode(key, &mut buf, version).unwrap();
+    assert!(!buf.has_remaining());
+    (h.correlation_id, r)
+}
+
+fn produce(topic: &'static str, acks: i16) -> RequestKind {
+    RequestKind::Produce(
+        ProduceRequest::default()
+            .with_acks(acks)
+            .with_timeout_ms(5000)
+            .with_topic_data(vec![TopicProduceData::default()
+                .with_name(TopicName(StrBytes::from_static_str(topic)))
+                .with_partition_data(
+                    vec![PartitionProduceData::default().with_index(0)],
+                )]),
+    )
+}
+
+struct Loopback {
+    _tansu: Tansu,
+    pc: Portcullis,
+    listener: SocketAddr,
+}
+
+fn loopback() -> Loopback {
+    let broker = format!("127.0.0.31:{}", free_port());
+    let tansu = Tansu::start(&broker, &broker);
+    tansu.create_topic("empire-announce", 1);
+    tansu.create_topic("deathstar-plans", 1);
+    let port = free_port();
+    let pc = Portcullis::start(&loopback_config(&broker, port), &[("policy.yaml", POLICY)]);
+    pc.wait_ready();
+    let listener = SocketAddr::from(([127, 0, 0, 1], port));
+    portcullis_tests::wait_for_port(listener, Duration::from_secs(10));
+    Loopback {
+        _tansu: tansu,
+        pc,
+        listener,
+    }
+}
+
+#[test]
+fn responses_stay_in_request_order_and_acks_zero_gets_none() {
+    let l = loopback();
+    let mut s = TcpStream::connect(l.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    // 1: a Fetch the broker holds for up to 800 ms (empty topic); 2: a
+    // denied Produce answered here; 3: a denied acks=0 Produce (no answer
+    // at all); 4: ApiVersions. Sent back to back.
+    let topic = kafka_protocol::messages::fetch_request::FetchTopic::default()
+        .with_topic(TopicName(StrBytes::from_static_str("empire-announce")))
+        .with_partitions(vec![
+            kafka_protocol::messages::fetch_request::FetchPartition::default()
+                .with_partition(0)
+                .with_fetch_offset(0)
+                .with_partition_max_bytes(1 << 20),
+        ]);
+    let fetch = RequestKind::Fetch(
+        FetchRequest::default()
+            .with_max_wait_ms(800)
+            .with_min_bytes(1)
+            .with_max_bytes(1 << 20)
+            .with_topics(vec![topic]),
+    );
+    let mut batch = Vec::new();
+    batch.extend_from_slice(&frame(ApiKey::Fetch, 12, 1, &fetch));
+    batch.extend_from_slice(&frame(
+        ApiKey::Produce,
+        9,
+        2,
+        &produce("empire-announce", -1),
+    ));
+    batch.extend_from_slice(&frame(
+        ApiKey::Produce,
+        9,
+        3,
+        &produce("empire-announce", 0),
+    ));
+    batch.extend_from_slice(&frame(
+        ApiKey::ApiVersions,
+        3,
+        4,
+        &RequestKind::ApiVersions(
+            ApiVersionsRequest::default()
+                .with_client_software_name(StrBytes::from_static_str("raw"))
+                .with_client_software_version(StrBytes::from_static_str("1")),
+        ),
+    ));
+    let started = Instant::now();
+    s.write_all(&batch).unwrap();
+    let (c1, r1) = read_response(&mut s, ApiKey::Fetch, 12);
+    let (c2, r2) = read_response(&mut s, ApiKey::Produce, 9);
+    let (c4, _) = read_response(&mut s, ApiKey::ApiVersions, 3);
+    assert_eq!(
+        (c1, c2, c4),
+        (1, 2, 4),
+        "responses in request order, none for acks=0"
+    );
+    let ResponseKind::Fetch(f) = r1 else { panic!() };
+    assert_eq!(f.responses[0].partitions[0].error_code, 0, "{f:?}");
+    let ResponseKind::Produce(p) = r2 else {
+        panic!()
+    };
+    assert_eq!(
+        p.responses[0].partition_responses[0].error_code, 29,
+        "{p:?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(5));
+    // Nothing else is owed on the connection.
+    s.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut extra = [0u8; 1];
+    assert!(
+        s.read(&mut extra).is_err(),
+        "no response to the acks=0 request"
+    );
+}
+
+#[test]
+fn malformed_frames_close_only_their_connection() {
+    let l = loopback();
+    let good = TcpStream::connect(l.listener).unwrap();
+    let metadata = |c: i32| {
+        frame(
+            ApiKey::Metadata,
+            9,
+            c,
+            &RequestKind::Metadata(MetadataRequest::default().with_topics(Some(vec![]))),
+        )
+    };
+    let mut good = good;
+    good.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    good.write_all(&metadata(1)).unwrap();
+    assert_eq!(read_response(&mut good, ApiKey::Metadata, 9).0, 1);
+
+    let bad_frames: Vec<(&str, Vec<u8>)> = vec![
+        ("negative length", (-5i32).to_be_bytes().to_vec()),
+        ("over maxFrameBytes", (2_000_000i32).to_be_bytes().to_vec()),
+        ("unknown api key", {
+            let mut f = metadata(2).to_vec();
+            f[4..6].copy_from_slice(&999i16.to_be_bytes());
+            f
+        }),
+        ("unknown version", {
+            let mut f = metadata(2).to_vec();
+            f[6..8].copy_from_slice(&99i16.to_be_bytes());
+            f
+        }),
+        ("truncated header", {
+            let mut f = 3i32.to_be_bytes().to_vec();
+            f.extend_from_slice(&[0, 3, 0]);
+            f
+        }),
+        ("array count beyond the frame", {
+            let mut f = vec![0, 0, 0, 0];
+            f.extend_from_slice(&3i16.to_be_bytes());
+            f.extend_from_slice(&1i16.to_be_bytes());
+            f.extend_from_slice(&7i32.to_be_bytes());
+            f.extend_from_slice(&(-1i16).to_be_bytes());
+            f.extend_from_slice(&0x7fff_ffffi32.to_be_bytes());
+            let n = (f.len() - 4) as i32;
+            f[..4].copy_from_slice(&n.to_be_bytes());
+            f
+        }),
+    ];
+    for (what, bytes) in bad_frames {
+        let mut s = TcpStream::connect(l.listener).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        s.write_all(&bytes).unwrap();
+        let mut buf = [0u8; 16];
+        let n = s.read(&mut buf);
+        assert!(
+            matches!(n, Ok(0)) || n.is_err(),
+            "{what}: connection not closed ({n:?})"
+        );
+    }
+    // The proxy and the other connection carry on.
+    good.write_all(&metadata(3)).unwrap();
+    assert_eq!(read_response(&mut good, ApiKey::Metadata, 9).0, 3);
+    let log = l.pc.log();
+    for reason in [
+        "negative frame length",
+        "over the 1048576-byte limit",
+        "unknown API key 999",
+        "version 99",
+        "exceeds",
+    ] {
+        assert!(log.contains(reason), "no {reason:?} in log:\n{log}");
+    }
+    assert!(l.pc.metric("portcullis_kafka_connections_closed_total") >= 6.0);
+}
