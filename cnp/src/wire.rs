@@ -153,13 +153,15 @@ pub(crate) fn direction(
         let kind = match grant {
             Grant::Http(_) => "HTTP",
             Grant::Kafka(_) => "Kafka",
-            Grant::Conflict => return Err(unresolved(
-                filter,
-                format!(
+            Grant::Conflict => {
+                return Err(unresolved(
+                    filter,
+                    format!(
                     "HTTP and Kafka rules for the same peers on port {}: one L7 parser per port",
                     port.0
                 ),
-            )),
+                ))
+            }
             Grant::L34 | Grant::Deny => return Ok(()),
         };
         match parsers.insert(port, kind) {

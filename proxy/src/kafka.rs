@@ -20,7 +20,7 @@ use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
 use l7_kafka::frame::{FrameError, FrameReader};
-use l7_kafka::kafka_protocol::messages::{ApiKey, ResponseHeader, ResponseKind};
+use l7_kafka::kafka_protocol::messages::{ApiKey, MetadataResponse, ResponseHeader, ResponseKind};
 use l7_kafka::kafka_protocol::protocol::Encodable;
 use l7_kafka::request::api_key_name;
 use l7_kafka::{Request, RequestView, TopicRef};
@@ -126,6 +126,15 @@ enum Slot {
     },
     /// An answer made here (a denial).
     Local(Bytes),
+    /// A denied Metadata request: the broker's answer, with every topic in
+    /// it turned into TOPIC_AUTHORIZATION_FAILED. Clients need the real
+    /// broker list and controller even when a topic is refused (librdkafka
+    /// drops its group coordinator on a metadata answer without brokers),
+    /// so this one denial is the broker's response, scrubbed.
+    ScrubMetadata {
+        correlation_id: i32,
+        api_version: i16,
+    },
 }
 
 /// Why a connection ended early.
@@ -262,7 +271,16 @@ async fn request_half(
             };
             event.error_code = Some(l7_kafka::deny::main_error(&body));
             debug!(src = %conn.peers.src, key = ?req.api_key, topics = ?event.topics, "kafka: request denied");
-            if expects_response {
+            if req.api_key == ApiKey::Metadata {
+                let slot = Slot::ScrubMetadata {
+                    correlation_id: req.correlation_id,
+                    api_version: req.api_version,
+                };
+                if slots.send(slot).await.is_err() {
+                    return Ok(());
+                }
+                broker.write_all(&req.frame).await?;
+            } else if expects_response {
                 let answer = encode_response(&req, &body)?;
                 if slots.send(Slot::Local(answer)).await.is_err() {
                     return Ok(());
@@ -381,6 +399,22 @@ async fn response_half(
     while let Some(slot) = slots.recv().await {
         match slot {
             Slot::Local(bytes) => client.write_all(&bytes).await?,
+            Slot::ScrubMetadata {
+                correlation_id,
+                api_version,
+            } => {
+                let len = match broker.read_len().await {
+                    Ok(Some(len)) if len >= 4 => len,
+                    Ok(_) => return Err(Closed::BrokerFrame(FrameError::TruncatedLength)),
+                    Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
+                    Err(e) => return Err(Closed::BrokerFrame(e)),
+                };
+                let frame = broker.read_body(len).await.map_err(Closed::BrokerFrame)?;
+                check_correlation(&frame[4..8], correlation_id)?;
+                client
+                    .write_all(&scrub_metadata(&frame, correlation_id, api_version)?)
+                    .await?;
+            }
             Slot::Broker {
                 correlation_id,
                 api_key,
@@ -431,6 +465,42 @@ async fn response_half(
     }
     let _ = client.shutdown().await;
     Ok(())
+}
+
+/// The broker's Metadata response with every topic refused: error 29, no
+/// partitions, no topic ID, no authorized operations.
+fn scrub_metadata(frame: &Bytes, correlation_id: i32, version: i16) -> Result<Bytes, Closed> {
+    use l7_kafka::kafka_protocol::protocol::Decodable;
+    let key = ApiKey::Metadata;
+    let parse = |e: anyhow::Error| Closed::BrokerParse {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    };
+    let mut buf = frame.slice(4..);
+    ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(parse)?;
+    let mut body = MetadataResponse::decode(&mut buf, version).map_err(parse)?;
+    for t in &mut body.topics {
+        t.error_code = l7_kafka::kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
+        t.partitions.clear();
+        t.topic_id = Uuid::nil();
+        t.topic_authorized_operations = i32::MIN;
+    }
+    let fail = |e: anyhow::Error| Closed::Encode {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    };
+    let mut out = BytesMut::with_capacity(frame.len());
+    out.extend_from_slice(&[0; 4]);
+    ResponseHeader::default()
+        .with_correlation_id(correlation_id)
+        .encode(&mut out, key.response_header_version(version))
+        .map_err(fail)?;
+    body.encode(&mut out, version).map_err(fail)?;
+    let n = (out.len() - 4) as i32;
+    out[..4].copy_from_slice(&n.to_be_bytes());
+    Ok(out.freeze())
 }
 
 fn check_correlation(bytes: &[u8], want: i32) -> Result<(), Closed> {

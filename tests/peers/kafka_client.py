@@ -5,6 +5,13 @@ happened, including the Kafka error a denial produced.
 
   kafka_client.py LIB produce BOOTSTRAP TOPIC COUNT [--api-version X.Y.Z]
   kafka_client.py LIB consume BOOTSTRAP TOPIC COUNT [--api-version X.Y.Z]
+  kafka_client.py confluent assign BOOTSTRAP TOPIC COUNT
+
+--timeout S (default 20) bounds each run.
+
+`consume` joins a consumer group (subscribe); `assign` reads partition 0
+without one (librdkafka reports a topic authorization error to a group
+member only as an empty assignment, to an assigned consumer as an error).
 
 LIB is `confluent` or `kafka-python`. Exit status 0 when every message was
 delivered (or COUNT messages were read), 1 on a Kafka error, 2 on a timeout.
@@ -50,7 +57,12 @@ def confluent(action, bootstrap, topic, count, _api):
             },
         )
     )
-    c.subscribe([topic])
+    if action == "assign":
+        from confluent_kafka import OFFSET_BEGINNING, TopicPartition
+
+        c.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
+    else:
+        c.subscribe([topic])
     got = []
     deadline = time.time() + TIMEOUT
     try:
@@ -70,10 +82,21 @@ def confluent(action, bootstrap, topic, count, _api):
     finally:
         c.close()
     if len(got) < count:
-        out(ok=False, error="timeout", received=len(got))
-        return 2
+        # A group member is told about an unauthorized topic only by an empty
+        # assignment; the library's metadata API names the error.
+        err = c_topic_error(base, topic)
+        out(ok=False, error=err or "timeout", received=len(got))
+        return 1 if err else 2
     out(ok=True, received=len(got), first=got[0])
     return 0
+
+
+def c_topic_error(base, topic):
+    from confluent_kafka.admin import AdminClient
+
+    md = AdminClient(base).list_topics(topic, timeout=10)
+    t = md.topics.get(topic)
+    return t.error.name() if t is not None and t.error is not None else None
 
 
 def kafka_python(action, bootstrap, topic, count, api):
@@ -84,7 +107,11 @@ def kafka_python(action, bootstrap, topic, count, api):
     if api:
         kw["api_version"] = tuple(int(x) for x in api.split("."))
     if action == "produce":
-        p = KafkaProducer(acks="all", max_block_ms=int(TIMEOUT * 1000), **kw)
+        # Cilium's `produce` role is {Produce, Metadata, ApiVersions}: an
+        # idempotent producer's InitProducerId needs its own rule.
+        p = KafkaProducer(
+            acks="all", max_block_ms=int(TIMEOUT * 1000), enable_idempotence=False, **kw
+        )
         try:
             futures = [p.send(topic, f"message {i}".encode()) for i in range(count)]
             for f in futures:
@@ -96,6 +123,18 @@ def kafka_python(action, bootstrap, topic, count, api):
             p.close(timeout=5)
         out(ok=True, delivered=count)
         return 0
+    # kafka-python reports a refused topic of a subscription through its
+    # cluster metadata ("Topic ... is not authorized"), not from poll().
+    import logging
+
+    refused = []
+
+    class Refused(logging.Handler):
+        def emit(self, record):
+            if "not authorized" in record.getMessage():
+                refused.append(record.getMessage())
+
+    logging.getLogger("kafka.cluster").addHandler(Refused())
     c = KafkaConsumer(
         group_id=f"g-{topic}-{time.time_ns()}",
         auto_offset_reset="earliest",
@@ -106,7 +145,7 @@ def kafka_python(action, bootstrap, topic, count, api):
     try:
         c.subscribe([topic])
         deadline = time.time() + TIMEOUT
-        while len(got) < count and time.time() < deadline:
+        while len(got) < count and time.time() < deadline and not refused:
             for _tp, msgs in c.poll(timeout_ms=500).items():
                 got.extend(m.value.decode() for m in msgs)
     except KafkaError as e:
@@ -115,6 +154,9 @@ def kafka_python(action, bootstrap, topic, count, api):
     finally:
         c.close()
     if len(got) < count:
+        if refused:
+            out(ok=False, error="TopicAuthorizationFailedError", detail=refused[0], received=len(got))
+            return 1
         out(ok=False, error="timeout", received=len(got))
         return 2
     out(ok=True, received=len(got), first=got[0])
@@ -123,7 +165,12 @@ def kafka_python(action, bootstrap, topic, count, api):
 
 def main():
     args = sys.argv[1:]
+    global TIMEOUT
     api = None
+    if "--timeout" in args:
+        i = args.index("--timeout")
+        TIMEOUT = float(args[i + 1])
+        del args[i : i + 2]
     if "--api-version" in args:
         i = args.index("--api-version")
         api = args[i + 1]

@@ -175,7 +175,7 @@ impl Portcullis {
             ))
             .spawn()
             .expect("spawn portcullis");
-        let pc = Portcullis {
+        let mut pc = Portcullis {
             proc: Proc {
                 child,
                 name: "portcullis".into(),
@@ -183,7 +183,16 @@ impl Portcullis {
             dir,
             admin,
         };
-        wait_for_port(admin, Duration::from_secs(10));
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while TcpStream::connect(admin).is_err() {
+            assert!(pc.is_running(), "portcullis exited; log:\n{}", pc.log());
+            assert!(
+                Instant::now() < deadline,
+                "portcullis admin not listening on {admin}; log:\n{}",
+                pc.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
         pc
     }
 

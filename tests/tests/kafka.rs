@@ -192,7 +192,15 @@ fn cilium_kafka_demo() {
         "confluent: outpost consumes deathstar-plans",
         py(
             &d.outpost,
-            &["confluent", "consume", BROKER, "deathstar-plans", "1"],
+            &[
+                "confluent",
+                "consume",
+                BROKER,
+                "deathstar-plans",
+                "1",
+                "--timeout",
+                "6",
+            ],
         ),
         "TOPIC_AUTHORIZATION_FAILED",
         &d,
@@ -290,16 +298,22 @@ fn frame(key: ApiKey, version: i16, correlation: i32, body: &RequestKind) -> Byt
     b.freeze()
 }
 
-fn read_response(s: &mut TcpStream, key: ApiKey, version: i16) -> (i32, ResponseKind) {
+/// The next response: its correlation ID and body, decoded unless it is a
+/// Fetch (tansu 0.6 writes a tagged field Fetch v12 does not define, which
+/// kafka-protocol refuses; the proxy passes responses through untouched).
+fn read_response(s: &mut TcpStream, key: ApiKey, version: i16) -> (i32, Option<ResponseKind>) {
     let mut len = [0u8; 4];
     s.read_exact(&mut len).expect("response length");
     let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
     s.read_exact(&mut body).unwrap();
     let mut buf = Bytes::from(body);
     let h = ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
+    if key == ApiKey::Fetch {
+        return (h.correlation_id, None);
+    }
     let r = ResponseKind::decode(key, &mut buf, version).unwrap();
     assert!(!buf.has_remaining());
-    (h.correlation_id, r)
+    (h.correlation_id, Some(r))
 }
 
 fn produce(topic: &'static str, acks: i16) -> RequestKind {
@@ -321,8 +335,9 @@ struct Loopback {
     listener: SocketAddr,
 }
 
-fn loopback() -> Loopback {
-    let broker = format!("127.0.0.31:{}", free_port());
+/// A broker at `ip`:9092 (the policy's port), Portcullis in front of it.
+fn loopback(ip: &str) -> Loopback {
+    let broker = format!("{ip}:9092");
     let tansu = Tansu::start(&broker, &broker);
     tansu.create_topic("empire-announce", 1);
     tansu.create_topic("deathstar-plans", 1);
@@ -340,7 +355,7 @@ fn loopback() -> Loopback {
 
 #[test]
 fn responses_stay_in_request_order_and_acks_zero_gets_none() {
-    let l = loopback();
+    let l = loopback("127.0.0.31");
     let mut s = TcpStream::connect(l.listener).unwrap();
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     // 1: a Fetch the broker holds for up to 800 ms (empty topic); 2: a
@@ -387,7 +402,8 @@ fn responses_stay_in_request_order_and_acks_zero_gets_none() {
     ));
     let started = Instant::now();
     s.write_all(&batch).unwrap();
-    let (c1, r1) = read_response(&mut s, ApiKey::Fetch, 12);
+    let (c1, _) = read_response(&mut s, ApiKey::Fetch, 12);
+    let fetched = started.elapsed();
     let (c2, r2) = read_response(&mut s, ApiKey::Produce, 9);
     let (c4, _) = read_response(&mut s, ApiKey::ApiVersions, 3);
     assert_eq!(
@@ -395,9 +411,12 @@ fn responses_stay_in_request_order_and_acks_zero_gets_none() {
         (1, 2, 4),
         "responses in request order, none for acks=0"
     );
-    let ResponseKind::Fetch(f) = r1 else { panic!() };
-    assert_eq!(f.responses[0].partitions[0].error_code, 0, "{f:?}");
-    let ResponseKind::Produce(p) = r2 else {
+    // The broker really held the Fetch: the denial waited behind it.
+    assert!(
+        fetched >= Duration::from_millis(500),
+        "fetch answered after {fetched:?}"
+    );
+    let Some(ResponseKind::Produce(p)) = r2 else {
         panic!()
     };
     assert_eq!(
@@ -417,7 +436,7 @@ fn responses_stay_in_request_order_and_acks_zero_gets_none() {
 
 #[test]
 fn malformed_frames_close_only_their_connection() {
-    let l = loopback();
+    let l = loopback("127.0.0.32");
     let good = TcpStream::connect(l.listener).unwrap();
     let metadata = |c: i32| {
         frame(

@@ -1,7 +1,7 @@
 //! One Kafka request, decoded with `kafka-protocol` for policy and kept as
 //! the original bytes for forwarding.
 
-use bytes::{Buf, Bytes};
+use bytes::Bytes;
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind};
 use kafka_protocol::protocol::{Decodable, StrBytes};
 
@@ -81,15 +81,9 @@ impl Request {
             version,
             reason: format!("{e:#}"),
         })?;
-        if buf.has_remaining() {
-            // The broker reads the same schema; bytes past it would be
-            // something only one side sees.
-            return Err(ParseError::Body {
-                key,
-                version,
-                reason: format!("{} bytes after the end of the body", buf.remaining()),
-            });
-        }
+        // Bytes after the body are left alone, as brokers leave them
+        // (librdkafka's Metadata v12 carries three); the broker reads the
+        // same schema from the same bytes, so both sides see one request.
         Ok(Request {
             frame,
             api_key: key,
@@ -239,7 +233,7 @@ mod tests {
             &RequestKind::Metadata(MetadataRequest::default()),
         );
         // Unknown key, unknown version, truncated header, truncated body,
-        // trailing bytes, and an array count far beyond the frame.
+        // and an array count far beyond the frame.
         let mut unknown = ok.to_vec();
         unknown[4..6].copy_from_slice(&999i16.to_be_bytes());
         assert!(matches!(
@@ -257,9 +251,6 @@ mod tests {
             Err(ParseError::Short(6))
         ));
         assert!(Request::parse(ok.slice(..ok.len() - 1)).is_err());
-        let mut trailing = ok.to_vec();
-        trailing.push(0);
-        assert!(Request::parse(trailing.into()).is_err());
         // Metadata v0 with a topic count of 54 million in 8 bytes: an error,
         // not a 3.6 GiB allocation.
         let mut hostile = vec![0, 0, 0, 0];
