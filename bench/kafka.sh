@@ -86,7 +86,7 @@ YAML
 cat >"$work/haproxy.cfg" <<CFG
 global
   nbthread 2
-  maxconn 10000
+  maxconn 4000
 defaults
   mode tcp
   timeout connect 5s
@@ -135,7 +135,7 @@ for target in $TARGETS; do
     -X message.timeout.ms=60000 "$work/payload"
   t1=$(now)
   log "$target: consuming"
-  got=$(kcat -b "$addr" -C -t bench -o beginning -e -q -c "$MESSAGES" -X fetch.max.bytes=52428800 | wc -l)
+  got=$(kcat -b "$addr" -C -t bench -o beginning -e -q -c "$MESSAGES" -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=8388608 | wc -l)
   t2=$(now)
   ((got == MESSAGES)) || die "$target: consumed $got of $MESSAGES records"
   log "$target: latency"

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use l7_kafka::frame::{FrameError, FrameReader};
+use l7_kafka::frame::{FrameError, FrameReader, StreamFrames};
 use l7_kafka::kafka_protocol::messages::{ApiKey, MetadataResponse, ResponseHeader, ResponseKind};
 use l7_kafka::kafka_protocol::protocol::Encodable;
 use l7_kafka::request::api_key_name;
@@ -185,7 +185,7 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         &shared,
     );
     let responses = response_half(
-        FrameReader::new(BufReader::with_capacity(64 * 1024, broker_rd), max_frame),
+        StreamFrames::new(BufReader::with_capacity(64 * 1024, broker_rd), max_frame),
         client_wr,
         slots_rx,
         &conn,
@@ -262,7 +262,8 @@ async fn request_half(
         } else {
             shared.metrics.kafka_request(req.api_key, false);
             event.verdict = "denied";
-            let Some(body) = l7_kafka::deny::deny_response(&req.body, req.api_version) else {
+            let Some(body) = l7_kafka::deny::deny_response(&req.body, req.response_version())
+            else {
                 return Err(Closed::Encode {
                     key: req.api_key,
                     version: req.api_version,
@@ -358,7 +359,7 @@ fn judge(req: &Request, conn: &ConnInfo, shared: &Shared) -> (Judgement, Vec<Str
 
 fn encode_response(req: &Request, body: &ResponseKind) -> Result<Bytes, Closed> {
     let key = req.api_key;
-    let version = req.api_version;
+    let version = req.response_version();
     let fail = |e: anyhow::Error| Closed::Encode {
         key,
         version,
@@ -390,7 +391,7 @@ fn teaches_topic_ids(key: ApiKey) -> bool {
 }
 
 async fn response_half(
-    mut broker: FrameReader<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    mut broker: StreamFrames<BufReader<tokio::net::tcp::OwnedReadHalf>>,
     mut client: tokio::net::tcp::OwnedWriteHalf,
     mut slots: mpsc::Receiver<Slot>,
     conn: &ConnInfo,

@@ -508,3 +508,60 @@ fn malformed_frames_close_only_their_connection() {
     }
     assert!(l.pc.metric("portcullis_kafka_connections_closed_total") >= 6.0);
 }
+
+#[test]
+fn a_policy_update_judges_the_next_request_on_an_open_connection() {
+    let l = loopback("127.0.0.33");
+    let mut s = TcpStream::connect(l.listener).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let produce_error = |s: &mut TcpStream, c: i32| {
+        s.write_all(&frame(
+            ApiKey::Produce,
+            9,
+            c,
+            &produce("empire-announce", -1),
+        ))
+        .unwrap();
+        let (got, r) = read_response(s, ApiKey::Produce, 9);
+        assert_eq!(got, c);
+        let Some(ResponseKind::Produce(p)) = r else {
+            panic!()
+        };
+        p.responses[0].partition_responses[0].error_code
+    };
+    // The outpost (127.0.0.1) may not produce...
+    assert_eq!(produce_error(&mut s, 1), 29);
+    // ...until the policy lets outposts produce to empire-announce too.
+    let edited = format!(
+        "{POLICY}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: outposts-announce}}\nspec:\n  endpointSelector: {{matchLabels: {{app: kafka}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: empire-outpost}}}}]\n    toPorts:\n    - ports: [{{port: \"9092\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: produce, topic: empire-announce}}]\n"
+    );
+    std::fs::write(l.pc.path("policy.yaml"), edited).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut c = 2;
+    // Same connection: the next request is judged under the new policy.
+    // (An empty record set is a broker-side error other than 29.)
+    while produce_error(&mut s, c) == 29 {
+        assert!(
+            Instant::now() < deadline,
+            "update not applied:\n{}",
+            l.pc.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+        c += 1;
+    }
+    // And back: removing the rule denies again, still on that connection.
+    std::fs::write(l.pc.path("policy.yaml"), POLICY).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        c += 1;
+        if produce_error(&mut s, c) == 29 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "revert not applied:\n{}",
+            l.pc.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}

@@ -58,6 +58,9 @@ impl Request {
         let version = i16::from_be_bytes([frame[6], frame[7]]);
         let key = ApiKey::try_from(code).map_err(|_| ParseError::UnknownApiKey(code))?;
         let range = key.valid_versions();
+        if key == ApiKey::ApiVersions && version > range.max {
+            return Self::newer_api_versions(frame, version);
+        }
         if version < range.min || version > range.max {
             return Err(ParseError::UnknownVersion {
                 key,
@@ -92,6 +95,42 @@ impl Request {
             client_id: header.client_id,
             body,
         })
+    }
+
+    /// ApiVersions newer than this proxy knows: Kafka's version negotiation
+    /// depends on it getting through (a broker answers a version it does not
+    /// know with a v0 response listing what it supports, and the client
+    /// retries). Its header is v2 as in every flexible ApiVersions; its body
+    /// is not needed for policy and is forwarded untouched.
+    fn newer_api_versions(frame: Bytes, version: i16) -> Result<Request, ParseError> {
+        let key = ApiKey::ApiVersions;
+        let mut buf = frame.slice(4..);
+        let header = RequestHeader::decode(&mut buf, 2).map_err(|e| ParseError::Header {
+            key,
+            version,
+            reason: format!("{e:#}"),
+        })?;
+        Ok(Request {
+            frame,
+            api_key: key,
+            api_version: version,
+            correlation_id: header.correlation_id,
+            client_id: header.client_id,
+            body: RequestKind::ApiVersions(Default::default()),
+        })
+    }
+
+    /// The version a response made here uses: the request's own, except for
+    /// an ApiVersions newer than this proxy knows, answered in v0 as a
+    /// broker would.
+    pub fn response_version(&self) -> i16 {
+        if self.api_key == ApiKey::ApiVersions
+            && self.api_version > ApiKey::ApiVersions.valid_versions().max
+        {
+            0
+        } else {
+            self.api_version
+        }
     }
 
     /// Produce with `acks=0` gets no response from the broker, and must get
@@ -263,6 +302,17 @@ mod tests {
         hostile[..4].copy_from_slice(&len.to_be_bytes());
         let e = Request::parse(hostile.into()).unwrap_err();
         assert!(e.to_string().contains("exceeds"), "{e}");
+    }
+
+    #[test]
+    fn newer_api_versions_passes_for_negotiation() {
+        let body = RequestKind::ApiVersions(Default::default());
+        let mut f = frame(ApiKey::ApiVersions, 3, Some("cli"), &body).to_vec();
+        f[6..8].copy_from_slice(&9i16.to_be_bytes());
+        let r = Request::parse(f.into()).unwrap();
+        assert_eq!((r.api_version, r.response_version()), (9, 0));
+        assert_eq!(r.client_id(), "cli");
+        assert_eq!(r.correlation_id, 7);
     }
 
     #[test]
