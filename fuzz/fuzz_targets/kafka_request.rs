@@ -7,7 +7,6 @@
 #![no_main]
 
 use bytes::BytesMut;
-use l7_kafka::kafka_protocol::protocol::Encodable;
 use l7_kafka::Request;
 use libfuzzer_sys::fuzz_target;
 
