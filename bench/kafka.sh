@@ -98,8 +98,10 @@ listen kafka
 CFG
 
 RUST_LOG=warn "$PORTCULLIS_BIN" run --config "$work/portcullis.yaml" 2>"$work/portcullis.log" &
+pc_pid=$!
 pids+=($!)
 haproxy -q -f "$work/haproxy.cfg" &
+hp_pid=$!
 pids+=($!)
 wait_port 127.0.0.1 $((PORT_BASE + 1))
 wait_port 127.0.0.1 $((PORT_BASE + 2))
@@ -113,6 +115,9 @@ sys.stdout.buffer.write(line * $MESSAGES)
 mb=$(awk -v n="$MESSAGES" -v s="$SIZE" 'BEGIN { printf "%.1f", n * s / 1e6 }')
 
 now() { date +%s.%N; }
+# CPU seconds (user + system) a process has used so far.
+cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+declare -A CPU_BROKER CPU_PROXY
 declare -A PROD_MBS PROD_RPS CONS_MBS CONS_RPS P50 P99
 for target in $TARGETS; do
   addr=${LISTEN[$target]}
@@ -130,10 +135,17 @@ for target in $TARGETS; do
     grep -q "authorization failed" "$work/deny.txt" || die "unexpected denial: $(cat "$work/deny.txt")"
   fi
   log "$target: producing"
+  cpu0=$(cpu_of "$tansu") pc0=$(cpu_of "$pc_pid") hp0=$(cpu_of "$hp_pid")
   t0=$(now)
   kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \
     -X message.timeout.ms=60000 "$work/payload"
   t1=$(now)
+  CPU_BROKER[$target]=$(awk -v a="$cpu0" -v b="$(cpu_of "$tansu")" 'BEGIN { printf "%.2f", b - a }')
+  case $target in
+    portcullis) CPU_PROXY[$target]=$(awk -v a="$pc0" -v b="$(cpu_of "$pc_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
+    haproxy) CPU_PROXY[$target]=$(awk -v a="$hp0" -v b="$(cpu_of "$hp_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
+    *) CPU_PROXY[$target]=- ;;
+  esac
   log "$target: consuming"
   got=$(kcat -b "$addr" -C -t bench -o beginning -e -q -c "$MESSAGES" -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=8388608 | wc -l)
   t2=$(now)
@@ -155,4 +167,8 @@ for target in $TARGETS; do
     "${CONS_MBS[$target]}" "${CONS_RPS[$target]}" "$(ratio "${CONS_MBS[$target]}" "${CONS_MBS[direct]:-0}")" \
     "${P50[$target]}" "${P99[$target]}" \
     "$(awk -v a="${P99[$target]}" -v b="${P99[direct]:-0}" 'BEGIN { printf "%+.2f", a - b }')"
+done
+printf '\nCPU seconds used while producing %s MB (broker / proxy):\n' "$mb"
+for target in $TARGETS; do
+  printf '  %-11s %s / %s\n' "$target" "${CPU_BROKER[$target]}" "${CPU_PROXY[$target]}"
 done

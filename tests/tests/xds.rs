@@ -156,18 +156,52 @@ fn updates_apply_and_invalid_updates_are_nacked_keeping_the_last_good_policy() {
     assert!(nack.contains("one L7 type per port"), "{nack}");
     assert_eq!(s.status("127.0.0.2", "/private/a"), 200);
 
+    // A Kafka rule naming a topic Kafka cannot have, on a port of its own.
+    let (mut bad, _) = agent_resources(INVENTORY, &policy(s.origin, "/private/.*", None));
+    add_kafka_port(&mut bad[0], 9092, "deathstar/plans");
+    let v = s.agent().cache.set_network_policies(bad);
+    let nack = s.nack(Path::NetworkPolicies, v);
+    assert!(
+        nack.contains("kafka_rules[0].topic") && nack.contains("outside [a-zA-Z0-9._-]"),
+        "{nack}"
+    );
+    assert_eq!(s.status("127.0.0.2", "/private/a"), 200);
+
     assert_eq!(
         s.pc.metric("portcullis_xds_updates_rejected_total{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}"),
-        2.0
+        3.0
     );
+    // The dump shows the last rejection.
     let (_, dump) = s.pc.admin_get("/config_dump");
-    assert!(dump.contains("one L7 type per port"), "{dump}");
+    assert!(dump.contains("kafka_rules[0].topic"), "{dump}");
 }
 
 fn set_path_regex(np: &mut npds::proto::NetworkPolicy, regex: &str) {
     for re in path_regexes(np) {
         *re = regex.to_string();
     }
+}
+
+fn add_kafka_port(np: &mut npds::proto::NetworkPolicy, port: u32, topic: &str) {
+    use npds::proto::{
+        port_network_policy_rule::L7, KafkaNetworkPolicyRule, KafkaNetworkPolicyRules,
+        PortNetworkPolicy, PortNetworkPolicyRule,
+    };
+    np.ingress_per_port_policies.push(PortNetworkPolicy {
+        port,
+        rules: vec![PortNetworkPolicyRule {
+            l7_proto: "kafka".into(),
+            l7: Some(L7::KafkaRules(KafkaNetworkPolicyRules {
+                kafka_rules: vec![KafkaNetworkPolicyRule {
+                    api_version: -1,
+                    topic: topic.into(),
+                    ..Default::default()
+                }],
+            })),
+            ..Default::default()
+        }],
+        ..Default::default()
+    });
 }
 
 fn add_kafka_rule(np: &mut npds::proto::NetworkPolicy) {
