@@ -1,0 +1,197 @@
+//! Queries as policy sees them and the replies Portcullis makes itself.
+//!
+//! Forwarded queries and relayed answers keep their original bytes; only the
+//! 16-bit ID is rewritten in place ([`set_id`]), so nothing the client or
+//! server sent is re-encoded.
+
+use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
+use hickory_proto::rr::RecordType;
+
+/// A parsed query: the message and its first question, which alone is judged.
+#[derive(Debug)]
+pub struct Query {
+    pub message: Message,
+    /// Lowercased, with the trailing dot.
+    pub name: String,
+    pub qtype: RecordType,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("{0} bytes is shorter than a DNS header")]
+    Short(usize),
+    #[error("malformed DNS message: {0}")]
+    Malformed(String),
+    #[error("a response where a query was expected")]
+    NotAQuery,
+    #[error("opcode {0:?} is not a standard query")]
+    NotStandardQuery(OpCode),
+    #[error("no question")]
+    NoQuestion,
+}
+
+impl Query {
+    pub fn parse(bytes: &[u8]) -> Result<Query, QueryError> {
+        if bytes.len() < 12 {
+            return Err(QueryError::Short(bytes.len()));
+        }
+        let message = Message::from_vec(bytes).map_err(|e| QueryError::Malformed(e.to_string()))?;
+        if message.message_type() != MessageType::Query {
+            return Err(QueryError::NotAQuery);
+        }
+        if message.op_code() != OpCode::Query {
+            return Err(QueryError::NotStandardQuery(message.op_code()));
+        }
+        let q = message.queries().first().ok_or(QueryError::NoQuestion)?;
+        let mut name = q.name().to_ascii().to_ascii_lowercase();
+        if !name.ends_with('.') {
+            name.push('.');
+        }
+        let qtype = q.query_type();
+        Ok(Query {
+            message,
+            name,
+            qtype,
+        })
+    }
+
+    /// A reply made here with `rcode`, echoing the ID, opcode, RD flag and
+    /// the question.
+    pub fn reply(&self, rcode: Rcode) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(self.message.id())
+            .set_message_type(MessageType::Response)
+            .set_op_code(self.message.op_code())
+            .set_recursion_desired(self.message.recursion_desired())
+            .set_recursion_available(true)
+            .set_checking_disabled(self.message.checking_disabled())
+            .set_response_code(rcode.code());
+        if let Some(q) = self.message.queries().first() {
+            m.add_query(q.clone());
+        }
+        // A header and one question that parsed a moment ago always encode.
+        m.to_vec()
+            .unwrap_or_else(|_| header_only(self.message.id(), rcode))
+    }
+}
+
+/// The reply codes Portcullis answers with itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rcode {
+    /// Policy denied the name (Cilium's default).
+    Refused,
+    /// Policy denied the name, with `--tofqdns-dns-reject-response-code=nameError`.
+    NxDomain,
+    /// The upstream did not answer in time.
+    ServFail,
+    /// The query could not be parsed.
+    FormErr,
+}
+
+impl Rcode {
+    fn code(self) -> ResponseCode {
+        match self {
+            Rcode::Refused => ResponseCode::Refused,
+            Rcode::NxDomain => ResponseCode::NXDomain,
+            Rcode::ServFail => ResponseCode::ServFail,
+            Rcode::FormErr => ResponseCode::FormErr,
+        }
+    }
+}
+
+/// A header-only reply (no question), e.g. FORMERR for a query whose
+/// question does not parse.
+pub fn header_only(id: u16, rcode: Rcode) -> Vec<u8> {
+    let mut m = Message::new();
+    m.set_id(id)
+        .set_message_type(MessageType::Response)
+        .set_op_code(OpCode::Query)
+        .set_response_code(rcode.code());
+    // A bare header always encodes (12 bytes).
+    m.to_vec().unwrap_or_default()
+}
+
+/// FORMERR for bytes that carry at least a header's ID; `None` for less,
+/// or for something that is itself a response (never answer a response).
+pub fn formerr(bytes: &[u8]) -> Option<Vec<u8>> {
+    if bytes.len() < 12 || bytes[2] & 0x80 != 0 {
+        return None;
+    }
+    Some(header_only(id(bytes), Rcode::FormErr))
+}
+
+/// The message ID of raw DNS bytes (at least 2 long).
+pub fn id(bytes: &[u8]) -> u16 {
+    u16::from_be_bytes([bytes[0], bytes[1]])
+}
+
+/// Rewrites the message ID of raw DNS bytes in place.
+pub fn set_id(bytes: &mut [u8], id: u16) {
+    bytes[..2].copy_from_slice(&id.to_be_bytes());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hickory_proto::op::Query as Q;
+    use hickory_proto::rr::Name;
+    use std::str::FromStr;
+
+    pub(crate) fn query(name: &str, qtype: RecordType, id: u16) -> Vec<u8> {
+        let mut m = Message::new();
+        m.set_id(id)
+            .set_recursion_desired(true)
+            .add_query(Q::query(Name::from_str(name).unwrap(), qtype));
+        m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn parses_the_first_question_lowercased() {
+        let q = Query::parse(&query("API.GitHub.com", RecordType::A, 77)).unwrap();
+        assert_eq!(q.name, "api.github.com.");
+        assert_eq!(q.qtype, RecordType::A);
+        let reply = Message::from_vec(&q.reply(Rcode::Refused)).unwrap();
+        assert_eq!(reply.id(), 77);
+        assert_eq!(reply.response_code(), ResponseCode::Refused);
+        assert_eq!(reply.message_type(), MessageType::Response);
+        assert!(reply.recursion_desired());
+        assert!(reply.queries()[0]
+            .name()
+            .to_ascii()
+            .eq_ignore_ascii_case("api.github.com."));
+        let nx = Message::from_vec(&q.reply(Rcode::NxDomain)).unwrap();
+        assert_eq!(nx.response_code(), ResponseCode::NXDomain);
+    }
+
+    #[test]
+    fn bad_queries() {
+        assert!(matches!(Query::parse(&[0; 5]), Err(QueryError::Short(5))));
+        let mut q = query("a.com", RecordType::A, 1);
+        q.truncate(q.len() - 3);
+        assert!(matches!(Query::parse(&q), Err(QueryError::Malformed(_))));
+        // A compression pointer to itself in the question name.
+        let mut looped = query("a.com", RecordType::A, 1)[..12].to_vec();
+        looped.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1]);
+        assert!(matches!(
+            Query::parse(&looped),
+            Err(QueryError::Malformed(_))
+        ));
+        let mut resp = query("a.com", RecordType::A, 1);
+        resp[2] |= 0x80;
+        assert!(matches!(Query::parse(&resp), Err(QueryError::NotAQuery)));
+        assert!(formerr(&resp).is_none(), "never answer a response");
+        let mut noq = query("a.com", RecordType::A, 9)[..12].to_vec();
+        noq[5] = 0;
+        assert!(matches!(Query::parse(&noq), Err(QueryError::NoQuestion)));
+        let fe = Message::from_vec(&formerr(&noq).unwrap()).unwrap();
+        assert_eq!((fe.id(), fe.response_code()), (9, ResponseCode::FormErr));
+    }
+
+    #[test]
+    fn ids_rewrite_in_place() {
+        let mut q = query("a.com", RecordType::AAAA, 0x1234);
+        assert_eq!(id(&q), 0x1234);
+        set_id(&mut q, 0xbeef);
+        assert_eq!(Query::parse(&q).unwrap().message.id(), 0xbeef);
+    }
+}
