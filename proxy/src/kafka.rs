@@ -358,8 +358,20 @@ fn judge(req: &Request, conn: &ConnInfo, shared: &Shared) -> (Judgement, Vec<Str
 }
 
 fn encode_response(req: &Request, body: &ResponseKind) -> Result<Bytes, Closed> {
-    let key = req.api_key;
     let version = req.response_version();
+    encode_frame(req.api_key, version, req.correlation_id, |out| {
+        body.encode(out, version)
+    })
+}
+
+/// A whole response frame made here: length prefix, the header for `key`
+/// at `version`, and the body `encode_body` writes.
+fn encode_frame(
+    key: ApiKey,
+    version: i16,
+    correlation_id: i32,
+    encode_body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
+) -> Result<Bytes, Closed> {
     let fail = |e: anyhow::Error| Closed::Encode {
         key,
         version,
@@ -368,10 +380,10 @@ fn encode_response(req: &Request, body: &ResponseKind) -> Result<Bytes, Closed> 
     let mut out = BytesMut::with_capacity(64);
     out.extend_from_slice(&[0; 4]);
     ResponseHeader::default()
-        .with_correlation_id(req.correlation_id)
+        .with_correlation_id(correlation_id)
         .encode(&mut out, key.response_header_version(version))
         .map_err(fail)?;
-    body.encode(&mut out, version).map_err(fail)?;
+    encode_body(&mut out).map_err(fail)?;
     let len = i32::try_from(out.len() - 4).map_err(|_| Closed::Encode {
         key,
         version,
@@ -379,6 +391,24 @@ fn encode_response(req: &Request, body: &ResponseKind) -> Result<Bytes, Closed> 
     })?;
     out[..4].copy_from_slice(&len.to_be_bytes());
     Ok(out.freeze())
+}
+
+/// The body of a buffered response frame, decoded after its header.
+fn decode_body<T>(
+    frame: &Bytes,
+    key: ApiKey,
+    version: i16,
+    decode: impl FnOnce(&mut Bytes) -> anyhow::Result<T>,
+) -> Result<T, Closed> {
+    use l7_kafka::kafka_protocol::protocol::Decodable;
+    let parse = |e: anyhow::Error| Closed::BrokerParse {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    };
+    let mut buf = frame.slice(4..);
+    ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(parse)?;
+    decode(&mut buf).map_err(parse)
 }
 
 /// Responses whose topic IDs are worth learning are buffered and decoded;
@@ -391,7 +421,7 @@ fn teaches_topic_ids(key: ApiKey) -> bool {
 }
 
 async fn response_half(
-    mut broker: StreamFrames<BufReader<tokio::net::tcp::OwnedReadHalf>>,
+    mut broker: BrokerFrames,
     mut client: tokio::net::tcp::OwnedWriteHalf,
     mut slots: mpsc::Receiver<Slot>,
     conn: &ConnInfo,
@@ -404,14 +434,8 @@ async fn response_half(
                 correlation_id,
                 api_version,
             } => {
-                let len = match broker.read_len().await {
-                    Ok(Some(len)) if len >= 4 => len,
-                    Ok(_) => return Err(Closed::BrokerFrame(FrameError::TruncatedLength)),
-                    Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
-                    Err(e) => return Err(Closed::BrokerFrame(e)),
-                };
-                let frame = broker.read_body(len).await.map_err(Closed::BrokerFrame)?;
-                check_correlation(&frame[4..8], correlation_id)?;
+                let len = response_len(&mut broker, false).await?;
+                let frame = read_whole(&mut broker, len, correlation_id).await?;
                 client
                     .write_all(&scrub_metadata(&frame, correlation_id, api_version)?)
                     .await?;
@@ -422,26 +446,10 @@ async fn response_half(
                 api_version,
             } => {
                 let started = Instant::now();
-                let len = match broker.read_len().await {
-                    Ok(Some(len)) => len,
-                    Ok(None) => {
-                        return Err(Closed::BrokerFrame(FrameError::TruncatedLength));
-                    }
-                    Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
-                    // Responses are streamed, so only a buffered one is
-                    // held to the frame limit (below).
-                    Err(FrameError::TooLarge { len, .. }) if !teaches_topic_ids(api_key) => len,
-                    Err(e) => return Err(Closed::BrokerFrame(e)),
-                };
-                if len < 4 {
-                    return Err(Closed::BrokerFrame(FrameError::Truncated {
-                        got: len,
-                        len: 4,
-                    }));
-                }
-                if teaches_topic_ids(api_key) {
-                    let frame = broker.read_body(len).await.map_err(Closed::BrokerFrame)?;
-                    check_correlation(&frame[4..8], correlation_id)?;
+                let buffered = teaches_topic_ids(api_key);
+                let len = response_len(&mut broker, !buffered).await?;
+                if buffered {
+                    let frame = read_whole(&mut broker, len, correlation_id).await?;
                     learn(&frame, api_key, api_version, conn, shared)?;
                     client.write_all(&frame).await?;
                 } else {
@@ -468,40 +476,55 @@ async fn response_half(
     Ok(())
 }
 
+type BrokerFrames = StreamFrames<BufReader<tokio::net::tcp::OwnedReadHalf>>;
+
+/// The next response's length. A streamed response passes whatever its
+/// size; a buffered one is held to the frame limit.
+async fn response_len(broker: &mut BrokerFrames, streamed: bool) -> Result<usize, Closed> {
+    let len = match broker.read_len().await {
+        Ok(Some(len)) => len,
+        Ok(None) => return Err(Closed::BrokerFrame(FrameError::TruncatedLength)),
+        Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
+        Err(FrameError::TooLarge { len, .. }) if streamed => len,
+        Err(e) => return Err(Closed::BrokerFrame(e)),
+    };
+    if len < 4 {
+        return Err(Closed::BrokerFrame(FrameError::Truncated {
+            got: len,
+            len: 4,
+        }));
+    }
+    Ok(len)
+}
+
+/// A whole response of `len` bytes, checked to answer `correlation_id`.
+async fn read_whole(
+    broker: &mut BrokerFrames,
+    len: usize,
+    correlation_id: i32,
+) -> Result<Bytes, Closed> {
+    let frame = broker.read_body(len).await.map_err(Closed::BrokerFrame)?;
+    check_correlation(&frame[4..8], correlation_id)?;
+    Ok(frame)
+}
+
 /// The broker's Metadata response with every topic refused: error 29, no
 /// partitions, no topic ID, no authorized operations.
 fn scrub_metadata(frame: &Bytes, correlation_id: i32, version: i16) -> Result<Bytes, Closed> {
     use l7_kafka::kafka_protocol::protocol::Decodable;
     let key = ApiKey::Metadata;
-    let parse = |e: anyhow::Error| Closed::BrokerParse {
-        key,
-        version,
-        reason: format!("{e:#}"),
-    };
-    let mut buf = frame.slice(4..);
-    ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(parse)?;
-    let mut body = MetadataResponse::decode(&mut buf, version).map_err(parse)?;
+    let mut body = decode_body(frame, key, version, |buf| {
+        MetadataResponse::decode(buf, version)
+    })?;
     for t in &mut body.topics {
         t.error_code = l7_kafka::kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
         t.partitions.clear();
         t.topic_id = Uuid::nil();
         t.topic_authorized_operations = i32::MIN;
     }
-    let fail = |e: anyhow::Error| Closed::Encode {
-        key,
-        version,
-        reason: format!("{e:#}"),
-    };
-    let mut out = BytesMut::with_capacity(frame.len());
-    out.extend_from_slice(&[0; 4]);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut out, key.response_header_version(version))
-        .map_err(fail)?;
-    body.encode(&mut out, version).map_err(fail)?;
-    let n = (out.len() - 4) as i32;
-    out[..4].copy_from_slice(&n.to_be_bytes());
-    Ok(out.freeze())
+    encode_frame(key, version, correlation_id, |out| {
+        body.encode(out, version)
+    })
 }
 
 fn check_correlation(bytes: &[u8], want: i32) -> Result<(), Closed> {
@@ -520,15 +543,9 @@ fn learn(
     conn: &ConnInfo,
     shared: &Shared,
 ) -> Result<(), Closed> {
-    use l7_kafka::kafka_protocol::protocol::Decodable;
-    let mut buf = frame.slice(4..);
-    let parse = |e: anyhow::Error| Closed::BrokerParse {
-        key,
-        version,
-        reason: format!("{e:#}"),
-    };
-    ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(parse)?;
-    let body = ResponseKind::decode(key, &mut buf, version).map_err(parse)?;
+    let body = decode_body(frame, key, version, |buf| {
+        ResponseKind::decode(key, buf, version)
+    })?;
     let pairs = l7_kafka::topics::response_topic_ids(&body)
         .into_iter()
         .map(|(id, name)| (id, Arc::from(name.as_str())))
