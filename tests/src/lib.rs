@@ -149,8 +149,22 @@ impl Portcullis {
 
     /// `start`, with extra command-line arguments for `portcullis run`.
     pub fn start_with_args(config: &str, files: &[(&str, &str)], args: &[&str]) -> Portcullis {
-        let dir = tempfile::tempdir().unwrap();
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let mut pc = Self::launch(Command::new(portcullis_bin()), config, files, args, admin);
+        pc.wait_until("admin listening", || TcpStream::connect(admin).is_ok());
+        pc
+    }
+
+    /// Writes the files and the config (`{admin}` replaced, an access log
+    /// added) into a temp dir and spawns `program run --config ... args`.
+    fn launch(
+        mut program: Command,
+        config: &str,
+        files: &[(&str, &str)],
+        args: &[&str],
+        admin: SocketAddr,
+    ) -> Portcullis {
+        let dir = tempfile::tempdir().unwrap();
         for (name, content) in files {
             let p = dir.path().join(name);
             if let Some(parent) = p.parent() {
@@ -161,7 +175,7 @@ impl Portcullis {
         let config = config.replace("{admin}", &admin.to_string());
         let config = format!("{config}\naccessLog: access.log\n");
         std::fs::write(dir.path().join("portcullis.yaml"), config).unwrap();
-        let child = Command::new(portcullis_bin())
+        let child = program
             .args(["run", "--config"])
             .arg(dir.path().join("portcullis.yaml"))
             .args(args)
@@ -175,25 +189,29 @@ impl Portcullis {
             ))
             .spawn()
             .expect("spawn portcullis");
-        let mut pc = Portcullis {
+        Portcullis {
             proc: Proc {
                 child,
                 name: "portcullis".into(),
             },
             dir,
             admin,
-        };
+        }
+    }
+
+    /// Polls `ready` for up to 10 s; fails with the log if the process exits
+    /// or the time runs out.
+    fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(admin).is_err() {
-            assert!(pc.is_running(), "portcullis exited; log:\n{}", pc.log());
+        while !ready() {
+            assert!(self.is_running(), "portcullis exited; log:\n{}", self.log());
             assert!(
                 Instant::now() < deadline,
-                "portcullis admin not listening on {admin}; log:\n{}",
-                pc.log()
+                "portcullis: not {what} after 10 s; log:\n{}",
+                self.log()
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        pc
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
@@ -560,57 +578,14 @@ impl Portcullis {
     /// Like `start`, inside `ns`; the admin listener is 127.0.0.1:9901 of
     /// that namespace (use `admin_get_in`). Returns once `/ready` is 200.
     pub fn start_in(ns: &Netns, config: &str, files: &[(&str, &str)]) -> Portcullis {
-        let dir = tempfile::tempdir().unwrap();
         let admin = SocketAddr::from(([127, 0, 0, 1], 9901));
-        for (name, content) in files {
-            let p = dir.path().join(name);
-            if let Some(parent) = p.parent() {
-                std::fs::create_dir_all(parent).unwrap();
-            }
-            std::fs::write(p, content).unwrap();
-        }
-        let config = config.replace("{admin}", &admin.to_string());
-        let config = format!("{config}\naccessLog: access.log\n");
-        std::fs::write(dir.path().join("portcullis.yaml"), config).unwrap();
         let bin = portcullis_bin();
-        let child = ns
-            .command(bin.to_str().expect("utf-8 binary path"))
-            .args(["run", "--config"])
-            .arg(dir.path().join("portcullis.yaml"))
-            .env(
-                "RUST_LOG",
-                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-            )
-            .stdout(Stdio::inherit())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.path().join("portcullis.log")).unwrap(),
-            ))
-            .spawn()
-            .expect("spawn portcullis in netns");
-        let mut pc = Portcullis {
-            proc: Proc {
-                child,
-                name: "portcullis".into(),
-            },
-            dir,
-            admin,
-        };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while pc.admin_get_in(ns, "/ready").0 != 200 {
-            assert!(
-                pc.is_running(),
-                "portcullis exited in netns {}; log:\n{}",
-                ns.name,
-                pc.log()
-            );
-            assert!(
-                Instant::now() < deadline,
-                "portcullis not ready in netns {}; log:\n{}",
-                ns.name,
-                pc.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let program = ns.command(bin.to_str().expect("utf-8 binary path"));
+        let mut pc = Self::launch(program, config, files, &[], admin);
+        let url = format!("http://{admin}/ready");
+        pc.wait_until(&format!("ready in netns {}", ns.name), || {
+            curl_in(ns, &["--max-time", "2", &url]).status == 200
+        });
         pc
     }
 
