@@ -6,11 +6,17 @@
 //!   makes itself (REFUSED, NXDOMAIN, SERVFAIL, FORMERR), with hickory-proto.
 //! - [`harvest`]: the addresses an allowed answer teaches the FQDN cache,
 //!   along the CNAME chain, with the chain's TTL.
+//! - [`cache`]: the FQDN cache those answers fill, bounded, with TTL expiry,
+//!   and the `toFQDNs` selector identities its addresses carry.
 
+pub mod cache;
+pub mod fqdn_data;
 pub mod harvest;
 pub mod message;
 pub mod pattern;
+pub mod proto;
 
+pub use cache::{FqdnCache, Limits as CacheLimits, Selectors};
 pub use harvest::{harvest, Harvest, HarvestError};
 pub use message::{Query, QueryError, Rcode};
 pub use pattern::{DnsRules, DnsSelector, PatternError};

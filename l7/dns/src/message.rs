@@ -89,6 +89,16 @@ pub enum Rcode {
 }
 
 impl Rcode {
+    /// The code's mnemonic, as dig prints it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Rcode::Refused => "REFUSED",
+            Rcode::NxDomain => "NXDOMAIN",
+            Rcode::ServFail => "SERVFAIL",
+            Rcode::FormErr => "FORMERR",
+        }
+    }
+
     fn code(self) -> ResponseCode {
         match self {
             Rcode::Refused => ResponseCode::Refused,
@@ -96,6 +106,24 @@ impl Rcode {
             Rcode::ServFail => ResponseCode::ServFail,
             Rcode::FormErr => ResponseCode::FormErr,
         }
+    }
+}
+
+/// The mnemonic of a response code as dig prints it (`NOERROR`, …).
+pub fn rcode_name(code: ResponseCode) -> String {
+    match u16::from(code) {
+        0 => "NOERROR".into(),
+        1 => "FORMERR".into(),
+        2 => "SERVFAIL".into(),
+        3 => "NXDOMAIN".into(),
+        4 => "NOTIMP".into(),
+        5 => "REFUSED".into(),
+        6 => "YXDOMAIN".into(),
+        7 => "YXRRSET".into(),
+        8 => "NXRRSET".into(),
+        9 => "NOTAUTH".into(),
+        10 => "NOTZONE".into(),
+        n => format!("RCODE{n}"),
     }
 }
 
@@ -143,6 +171,13 @@ mod tests {
             .set_recursion_desired(true)
             .add_query(Q::query(Name::from_str(name).unwrap(), qtype));
         m.to_vec().unwrap()
+    }
+
+    #[test]
+    fn rcode_names_are_dig_s() {
+        assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
+        assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
+        assert_eq!(rcode_name(ResponseCode::Unknown(3841)), "RCODE3841");
     }
 
     #[test]
