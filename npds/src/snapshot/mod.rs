@@ -40,6 +40,11 @@ impl Direction {
 pub struct Remote<'a> {
     /// Source identity on ingress, destination identity on egress.
     pub identity: u32,
+    /// More identities the same address carries: the local identities of
+    /// the `toFQDNs` selectors whose names resolved to it. A rule selecting
+    /// any of them applies, as a rule selecting one label of the agent's
+    /// per-address identity would.
+    pub fqdn: &'a [u32],
     /// The listener's `proxy_id` (its proxy port); 0 when it has none.
     pub proxy_id: u32,
     /// TLS SNI, when the connection carried one.
@@ -102,10 +107,10 @@ pub struct Rule {
 impl Rule {
     fn applies(&self, remote: &Remote<'_>) -> bool {
         (self.proxy_id == 0 || self.proxy_id == remote.proxy_id)
-            && self
-                .remotes
-                .as_ref()
-                .is_none_or(|r| r.binary_search(&remote.identity).is_ok())
+            && self.remotes.as_ref().is_none_or(|r| {
+                r.binary_search(&remote.identity).is_ok()
+                    || remote.fqdn.iter().any(|id| r.binary_search(id).is_ok())
+            })
             && (self.server_names.is_empty()
                 || remote
                     .sni

@@ -63,6 +63,7 @@ fn check(snap: &PolicySnapshot, cases: &[(u32, u16, bool, &str)]) {
         .expect("endpoint");
     for (id, p, allowed, by) in cases {
         let remote = Remote {
+            fqdn: &[],
             identity: *id,
             proxy_id: 0,
             sni: None,
@@ -169,6 +170,7 @@ fn proxy_id_and_sni_narrow_rules() {
     let ep = snap.endpoint("10.0.0.1".parse().unwrap()).unwrap();
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 443).unwrap();
     let remote = |sni| Remote {
+        fqdn: &[],
         identity: 1,
         proxy_id: 0,
         sni,
@@ -179,6 +181,7 @@ fn proxy_id_and_sni_narrow_rules() {
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 80).unwrap();
     assert!(
         pr.allows_connection(&Remote {
+            fqdn: &[],
             identity: 5,
             proxy_id: 10001,
             sni: None
@@ -187,6 +190,7 @@ fn proxy_id_and_sni_narrow_rules() {
     );
     assert!(
         !pr.allows_connection(&Remote {
+            fqdn: &[],
             identity: 5,
             proxy_id: 10002,
             sni: None
@@ -206,6 +210,7 @@ fn l7_judge_is_consulted_per_rule() {
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 80).unwrap();
     assert_eq!(pr.l7_kind(), L7Kind::Http);
     let remote = Remote {
+        fqdn: &[],
         identity: 1,
         proxy_id: 0,
         sni: None,
@@ -345,4 +350,30 @@ fn duplicate_endpoint_ips_are_rejected_and_unchanged_endpoints_reused() {
     let second = PolicySnapshot::compile("2", vec![a], Some(&first)).unwrap();
     assert!(Arc::ptr_eq(&first.endpoints[0], &second.endpoints[0]));
     assert_eq!(second.version(), "2");
+}
+
+#[test]
+fn fqdn_identities_of_an_address_are_selected_like_its_own() {
+    let fqdn_id = 16_777_217;
+    let snap = compile(policy(vec![port(
+        443,
+        0,
+        vec![rule("to-fqdn", 0, None, &[fqdn_id])],
+    )]));
+    let ep = snap.endpoint("10.0.0.1".parse().unwrap()).unwrap();
+    let pr = ep.port(Direction::Ingress, Protocol::Tcp, 443).unwrap();
+    let (none, other, both) = ([], [fqdn_id + 1], [fqdn_id - 5, fqdn_id]);
+    let check = |fqdn: &[u32]| {
+        let r = Remote {
+            fqdn,
+            identity: 2,
+            proxy_id: 0,
+            sni: None,
+        };
+        let v = pr.allows_connection(&r);
+        (v.allowed, v.rule_name().to_string())
+    };
+    assert_eq!(check(&none), (false, String::new()));
+    assert!(!check(&other).0);
+    assert_eq!(check(&both), (true, "to-fqdn".to_string()));
 }
