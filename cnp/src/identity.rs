@@ -1,6 +1,14 @@
 //! The identity universe the selectors are evaluated against: the reserved
 //! identities, the configured remote identities, the local endpoints'
-//! identities and one local-scope CIDR identity per prefix named in policy.
+//! identities, one local-scope CIDR identity per prefix named in policy and,
+//! after those, one local-scope identity per `toFQDNs` selector.
+//!
+//! An FQDN identity owns no addresses here: the proxy gives it the
+//! addresses the DNS proxy learns for the selector's names. It carries the
+//! world label (both `world-ipv4` and `world-ipv6` in dual stack, as the
+//! learnt addresses may be of either family), so rules that allow the
+//! world allow it too, as in the agent, where learnt addresses get
+//! `fqdn:` labels next to `reserved:world`.
 //!
 //! Endpoint identities not given in the inventory are allocated from the
 //! endpoint's namespace and labels: endpoints with equal labels share an
@@ -18,6 +26,7 @@ use crate::error::{index, join, CnpError, Fault};
 use crate::inventory::{check_id, check_labels, check_named_ports, Inventory};
 use crate::parse::PolicyDoc;
 use crate::selector::{IdLabels, Selector};
+use crate::spec::FqdnKey;
 
 /// First local-scope (CIDR) identity: the agent's `MinLocalIdentity`, 1<<24 | 1.
 pub const FIRST_CIDR_IDENTITY: u32 = (1 << 24) | 1;
@@ -47,6 +56,8 @@ pub(crate) struct IdentityInfo {
 
 pub(crate) struct Universe {
     pub ids: BTreeMap<u32, IdentityInfo>,
+    /// The identity of each `toFQDNs` selector.
+    pub fqdn_ids: BTreeMap<FqdnKey, u32>,
     pub endpoint_ids: BTreeMap<u64, u32>,
     /// Both IPv4 and IPv6 endpoint addresses exist.
     pub dual_stack: bool,
@@ -244,6 +255,27 @@ fn build(inv: &Inventory, docs: &[PolicyDoc]) -> Result<Universe, Fault> {
         );
         next += 1;
     }
+    // One identity per `toFQDNs` selector, in sorted order.
+    let fqdns: BTreeSet<FqdnKey> = docs.iter().flat_map(|d| d.fqdns.iter().cloned()).collect();
+    let mut fqdn_ids = BTreeMap::new();
+    for key in fqdns {
+        let world: &[&str] = if dual_stack {
+            &["world-ipv4", "world-ipv6"]
+        } else {
+            &["world"]
+        };
+        let mut labels = IdLabels::reserved(world);
+        labels.fqdn = Some(key.clone());
+        ids.insert(
+            next,
+            IdentityInfo {
+                labels,
+                addrs: BTreeSet::new(),
+            },
+        );
+        fqdn_ids.insert(key, next);
+        next += 1;
+    }
     if dual_stack {
         // The agent maps the v4 and v6 default routes to the world identities.
         for (id, net) in [(9, "0.0.0.0/0"), (10, "::/0")] {
@@ -253,6 +285,7 @@ fn build(inv: &Inventory, docs: &[PolicyDoc]) -> Result<Universe, Fault> {
     }
     Ok(Universe {
         ids,
+        fqdn_ids,
         endpoint_ids,
         dual_stack,
     })

@@ -10,6 +10,11 @@
 //! - Within a filter, one entry per distinct peer selector. Entries for the
 //!   same selector merge: deny wins; an L3/L4-only allow merged with HTTP
 //!   rules adds the empty (match-all) HTTP rule; HTTP rules are unioned.
+//! - DNS rules (egress only) merge like the agent's: union of patterns, and
+//!   an L3/L4-only allow for the same selector adds the `*` pattern. When
+//!   no selecting rule asks for default deny, the agent's `ensureWildcard`
+//!   adds `*` to every DNS rule set too (HTTP and Kafka rules are kept as
+//!   they are here; see `lib.rs`).
 //! - On ingress, a selector with HTTP rules that also selects the host gets
 //!   a companion L3/L4-only entry for `reserved:host` (the agent's
 //!   `hostWildcardL7`, with `allow-localhost` at its Kubernetes default).
@@ -32,15 +37,30 @@ pub(crate) enum Grant {
     Http(Vec<HttpRule>),
     /// Allowed when these Kafka rules allow the request.
     Kafka(Vec<KafkaRule>),
-    /// HTTP and Kafka rules for one peer on one port: an error when the
-    /// port's rules are built (the agent refuses to merge two L7 parsers).
+    /// Redirected to the DNS proxy, which allows names matching these raw
+    /// `matchName` / `matchPattern` strings.
+    Dns(Vec<String>),
+    /// Two L7 protocols for one peer on one port: an error when the port's
+    /// rules are built (the agent refuses to merge two L7 parsers).
     Conflict,
 }
 
+/// The DNS pattern that allows every name (the agent's DNS wildcard rule).
+pub(crate) const DNS_WILDCARD: &str = "*";
+
 impl Grant {
-    /// Whether the grant redirects to the proxy for L7 enforcement.
+    /// Whether the grant redirects to a proxy for L7 enforcement.
     pub fn is_l7(&self) -> bool {
-        matches!(self, Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict)
+        matches!(
+            self,
+            Grant::Http(_) | Grant::Kafka(_) | Grant::Dns(_) | Grant::Conflict
+        )
+    }
+}
+
+fn add_dns_wildcard(patterns: &mut Vec<String>) {
+    if !patterns.iter().any(|p| p == DNS_WILDCARD) {
+        patterns.push(DNS_WILDCARD.to_string());
     }
 }
 
@@ -137,6 +157,15 @@ pub(crate) fn resolve(
             names: BTreeSet::new(),
         };
         merge_into(&mut filters, key, Selector::wildcard(), entry, &origin);
+        // `ensureWildcard`: L7 rules of a default-allow policy must not
+        // deny other L7 traffic. Done for DNS (see the module doc).
+        for filter in filters.values_mut() {
+            for entry in filter.entries.values_mut() {
+                if let Grant::Dns(patterns) = &mut entry.grant {
+                    add_dns_wildcard(patterns);
+                }
+            }
+        }
     }
     Some(filters)
 }
@@ -158,6 +187,7 @@ fn add_rule(
             match port_rule {
                 Some(p) if !p.http.is_empty() => Grant::Http(p.http.clone()),
                 Some(p) if !p.kafka.is_empty() => Grant::Kafka(p.kafka.clone()),
+                Some(p) if !p.dns.is_empty() => Grant::Dns(p.dns.clone()),
                 _ => Grant::L34,
             }
         }
@@ -290,7 +320,24 @@ pub(crate) fn merge_entry(old: &mut Entry, new: Entry) {
             }
             old.names.extend(new.names);
         }
-        (g @ (Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict), _)
+        (g @ Grant::L34, Grant::Dns(mut patterns)) => {
+            add_dns_wildcard(&mut patterns);
+            *g = Grant::Dns(patterns);
+            old.names.extend(new.names);
+        }
+        (Grant::Dns(patterns), Grant::L34) => {
+            add_dns_wildcard(patterns);
+            old.names.extend(new.names);
+        }
+        (Grant::Dns(patterns), Grant::Dns(more)) => {
+            for p in more {
+                if !patterns.contains(&p) {
+                    patterns.push(p);
+                }
+            }
+            old.names.extend(new.names);
+        }
+        (g @ (Grant::Http(_) | Grant::Kafka(_) | Grant::Dns(_) | Grant::Conflict), _)
         | (g @ Grant::L34, Grant::Conflict) => {
             *g = Grant::Conflict;
             old.names.extend(new.names);
@@ -339,6 +386,26 @@ mod tests {
                 Grant::Http(vec![get("/a"), get("/b")]),
             ),
         ];
+        let dns = |p: &[&str]| Grant::Dns(p.iter().map(|s| s.to_string()).collect());
+        let table = table
+            .into_iter()
+            .chain([
+                (dns(&["a.com"]), Grant::L34, dns(&["a.com", "*"])),
+                (Grant::L34, dns(&["a.com", "*"]), dns(&["a.com", "*"])),
+                (
+                    dns(&["a.com"]),
+                    dns(&["b.com", "a.com"]),
+                    dns(&["a.com", "b.com"]),
+                ),
+                (dns(&["a.com"]), Grant::Deny, Grant::Deny),
+                (
+                    dns(&["a.com"]),
+                    Grant::Http(vec![get("/a")]),
+                    Grant::Conflict,
+                ),
+                (Grant::Kafka(vec![]), dns(&["a.com"]), Grant::Conflict),
+            ])
+            .collect::<Vec<_>>();
         for (old, new, want) in table {
             let mut e = entry(old.clone(), "ns/one");
             merge_entry(&mut e, entry(new.clone(), "ns/two"));

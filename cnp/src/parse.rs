@@ -11,7 +11,7 @@ use serde_yaml_ng::Value;
 
 use crate::error::{CnpError, DocRef, Fault};
 use crate::rules::{parse_rule, RuleCtx};
-use crate::spec::Rule;
+use crate::spec::{FqdnKey, Rule};
 use crate::yaml::Node;
 
 pub(crate) const CNP: &str = "CiliumNetworkPolicy";
@@ -31,6 +31,8 @@ pub struct PolicyDoc {
     pub(crate) rules: Vec<Rule>,
     /// Every CIDR and `except` CIDR the document names (no `/0`).
     pub(crate) cidrs: BTreeSet<IpNet>,
+    /// Every `toFQDNs` selector the document names, normalised.
+    pub(crate) fqdns: BTreeSet<FqdnKey>,
     pub(crate) doc_ref: DocRef,
 }
 
@@ -159,9 +161,11 @@ fn parse_doc_fields(
     };
 
     let mut cidrs = BTreeSet::new();
+    let mut fqdns = BTreeSet::new();
     let mut ctx = RuleCtx {
         namespace: namespace.as_deref(),
         cidrs: &mut cidrs,
+        fqdns: &mut fqdns,
     };
     let mut rules = Vec::new();
     if let Some(spec) = f.get("spec") {
@@ -186,6 +190,7 @@ fn parse_doc_fields(
         namespace,
         rules,
         cidrs,
+        fqdns,
         doc_ref,
     })
 }

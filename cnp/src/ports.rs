@@ -1,7 +1,8 @@
-//! Parsing `toPorts` entries: ports, ranges, protocols and HTTP rules, with
-//! the agent's validation (`PortRule.Validate`, `PortProtocol.Validate`,
-//! `PortRuleHTTP.Sanitize`) plus a compile check of every HTTP rule with the
-//! proxy's own compiler (see [`crate::http::check_http_rule`]).
+//! Parsing `toPorts` entries: ports, ranges, protocols and HTTP, Kafka and
+//! DNS rules, with the agent's validation (`PortRule.Validate`,
+//! `PortProtocol.Validate`, `PortRuleHTTP.Sanitize`) plus a compile check of
+//! every HTTP and DNS rule with the proxy's own compilers (see
+//! [`crate::http::check_http_rule`] and [`crate::dns`]).
 
 use crate::error::Fault;
 use crate::spec::{
@@ -14,6 +15,7 @@ pub(crate) const SECRETS_NAMESPACE: &str = "cilium-secrets";
 
 pub(crate) fn parse_port_rule(
     node: Node<'_>,
+    ingress: bool,
     deny: bool,
     namespace: Option<&str>,
 ) -> Result<PortRule, Fault> {
@@ -47,6 +49,7 @@ pub(crate) fn parse_port_rule(
 
     let mut http = Vec::new();
     let mut kafka = Vec::new();
+    let mut dns = Vec::new();
     if let Some(rules) = f.get("rules") {
         if deny {
             return Err(Fault::invalid(
@@ -54,21 +57,41 @@ pub(crate) fn parse_port_rule(
                 "deny rules cannot carry L7 rules",
             ));
         }
-        let r = rules.fields(&["http", "kafka"], &["dns", "l7proto", "l7"])?;
+        let r = rules.fields(&["http", "kafka", "dns"], &["l7proto", "l7"])?;
+        // One L7 protocol per entry (the agent's `L7Rules.Validate`).
+        let kinds: Vec<&str> = ["http", "kafka", "dns"]
+            .into_iter()
+            .filter(|k| r.get(k).is_some())
+            .collect();
+        if kinds.len() > 1 {
+            return Err(Fault::invalid(
+                r.path_of(kinds[1]),
+                format!(
+                    "multiple L7 protocol rule types ({} and {}) in one toPorts entry",
+                    kinds[0], kinds[1]
+                ),
+            ));
+        }
         if let Some(list) = r.get("http") {
             for (p, v) in list.list()? {
                 http.push(parse_http(Node::new(v, &p), namespace)?);
             }
         }
         if let Some(list) = r.get("kafka") {
-            if !http.is_empty() {
-                return Err(Fault::invalid(
-                    list.path,
-                    "multiple L7 protocol rule types (http and kafka) in one toPorts entry",
-                ));
-            }
             for (p, v) in list.list()? {
                 kafka.push(parse_kafka(Node::new(v, &p))?);
+            }
+        }
+        if let Some(list) = r.get("dns") {
+            if ingress {
+                return Err(Fault::invalid(
+                    list.path,
+                    "DNS rules are not allowed on ingress",
+                ));
+            }
+            dns = crate::dns::parse_dns_rules(list)?;
+            for port in &ports {
+                check_dns_port(port)?;
             }
         }
         if !http.is_empty() || !kafka.is_empty() {
@@ -91,7 +114,46 @@ pub(crate) fn parse_port_rule(
             }
         }
     }
-    Ok(PortRule { ports, http, kafka })
+    Ok(PortRule {
+        ports,
+        http,
+        kafka,
+        dns,
+    })
+}
+
+/// A port of an entry with DNS rules: a single non-zero numeric port over
+/// UDP, TCP or ANY (`PortProtocol.Validate(hasDNSRules)` and
+/// `PortRule.Validate`; explicit SCTP is refused here, see `lib.rs`).
+fn check_dns_port(port: &PortProto) -> Result<(), Fault> {
+    match port.port {
+        PortSpec::Named(_) => {
+            return Err(Fault::unsupported_because(
+                &port.path,
+                "named ports with DNS rules; give the port number",
+            ))
+        }
+        PortSpec::Number(0) => {
+            return Err(Fault::invalid(
+                &port.path,
+                "L7 rules can not be used when a port is 0",
+            ))
+        }
+        PortSpec::Number(p) if port.end_port > p => {
+            return Err(Fault::invalid(
+                &port.path,
+                "DNS rules do not support port ranges",
+            ))
+        }
+        PortSpec::Number(_) => {}
+    }
+    if port.protocol == Proto::Sctp {
+        return Err(Fault::invalid(
+            &port.path,
+            "DNS rules apply to UDP, TCP or ANY (not SCTP): the DNS proxy serves UDP and TCP",
+        ));
+    }
+    Ok(())
 }
 
 /// One `rules.kafka` entry, sanitized as the agent's `kafka.PortRule.Sanitize`

@@ -1,7 +1,8 @@
 //! Parsing and validating one policy rule (`spec` / `specs[i]`) into
 //! [`spec::Rule`](crate::spec::Rule): selectors namespaced as the agent's
-//! `ParseToCiliumRule` does, CIDRs normalized, ports and HTTP rules checked
-//! the way `rule_validation.go` and `http.go` check them.
+//! `ParseToCiliumRule` does, CIDRs normalized, `toFQDNs` selectors
+//! normalized (see [`crate::dns`]), ports and L7 rules checked the way
+//! `rule_validation.go` and `http.go` check them.
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -13,7 +14,7 @@ use crate::ports::parse_port_rule;
 use crate::selector::{
     entity_selectors, Op, Req, Selector, Source, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX,
 };
-use crate::spec::{PeerRule, Rule};
+use crate::spec::{FqdnKey, PeerRule, Rule};
 use crate::yaml::Node;
 
 /// What a rule needs to know about the document it is in.
@@ -22,6 +23,8 @@ pub(crate) struct RuleCtx<'a> {
     pub namespace: Option<&'a str>,
     /// Every CIDR (and `except` CIDR) seen, for CIDR identity allocation.
     pub cidrs: &'a mut BTreeSet<IpNet>,
+    /// Every `toFQDNs` selector seen, for FQDN identity allocation.
+    pub fqdns: &'a mut BTreeSet<FqdnKey>,
 }
 
 /// Which of the four rule lists a peer rule comes from.
@@ -122,7 +125,13 @@ fn parse_peer_rule(
     } else {
         ("toEndpoints", "toCIDR", "toCIDRSet", "toEntities")
     };
-    let known = [eps, cidr, cidr_set, entities, "toPorts"];
+    // `toFQDNs` exists on egress allow rules only; the agent's deny rules
+    // have no such field. It is read here to say so.
+    let fqdns = if kind.ingress { None } else { Some("toFQDNs") };
+    let known: Vec<&str> = [eps, cidr, cidr_set, entities, "toPorts"]
+        .into_iter()
+        .chain(fqdns)
+        .collect();
     let unsupported: &[&str] = match (kind.ingress, kind.deny) {
         (true, false) => &[
             "fromRequires",
@@ -135,7 +144,6 @@ fn parse_peer_rule(
         (false, false) => &[
             "toRequires",
             "toServices",
-            "toFQDNs",
             "toGroups",
             "toNodes",
             "icmps",
@@ -144,10 +152,19 @@ fn parse_peer_rule(
         (false, true) => &["toRequires", "toServices", "toGroups", "toNodes", "icmps"],
     };
     let f = node.fields(&known, unsupported)?;
+    if kind.deny {
+        if let Some(n) = f.get("toFQDNs") {
+            return Err(Fault::invalid(
+                n.path,
+                "not allowed in egressDeny (the agent's deny rules have no toFQDNs)",
+            ));
+        }
+    }
 
     // The agent rejects rules that combine two kinds of L3 peers.
     let present: Vec<&str> = [eps, cidr, cidr_set, entities]
         .into_iter()
+        .chain(fqdns)
         .filter(|k| f.get(k).is_some())
         .collect();
     if present.len() > 1 {
@@ -187,11 +204,24 @@ fn parse_peer_rule(
             peers.push(parse_cidr_rule(Node::new(v, &p), ctx.cidrs)?);
         }
     }
+    if let Some(n) = fqdns.and_then(|k| f.get(k)) {
+        for (p, v) in non_empty(n)? {
+            let key = crate::dns::parse_fqdn(Node::new(v, &p))?;
+            ctx.fqdns.insert(key.clone());
+            peers.push(Selector::new(vec![Req::Fqdn(key)]));
+        }
+    }
 
     let mut to_ports = Vec::new();
     if let Some(n) = f.get("toPorts") {
         for (p, v) in non_empty(n)? {
-            to_ports.push(parse_port_rule(Node::new(v, &p), kind.deny, ctx.namespace)?);
+            let port_rule = Node::new(v, &p);
+            to_ports.push(parse_port_rule(
+                port_rule,
+                kind.ingress,
+                kind.deny,
+                ctx.namespace,
+            )?);
         }
     }
     // No peer field at all but ports: the rule applies to every peer.

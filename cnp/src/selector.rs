@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
+use crate::spec::FqdnKey;
+
 /// The namespace label every pod carries.
 pub(crate) const NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";
 /// The cluster label every pod carries; the `cluster` entity selects on it.
@@ -49,6 +51,9 @@ pub(crate) enum Req {
     /// `0.0.0.0/0` or `::/0` in a CIDR rule: `reserved:world-ipv4`/`-ipv6`
     /// in dual stack, `reserved:world` otherwise (the agent's `cidr.go`).
     World { v6: bool },
+    /// A `toFQDNs` selector: selects the identity allocated for it (the
+    /// agent's `fqdn:` label).
+    Fqdn(FqdnKey),
 }
 
 /// A normalized selector: requirements sorted and deduplicated, so equal
@@ -66,6 +71,8 @@ pub(crate) struct IdLabels {
     pub labels: BTreeMap<(Source, String), String>,
     /// The prefix of a CIDR identity.
     pub cidr: Option<IpNet>,
+    /// The selector of an FQDN identity.
+    pub fqdn: Option<FqdnKey>,
 }
 
 impl IdLabels {
@@ -144,6 +151,7 @@ impl Req {
                 };
                 id.values(Source::Reserved, name).next().is_some()
             }
+            Req::Fqdn(key) => id.fqdn.as_ref() == Some(key),
         }
     }
 }
@@ -201,7 +209,7 @@ impl Selector {
     fn label_reqs(&self) -> impl Iterator<Item = (Source, &str)> {
         self.reqs.iter().filter_map(|r| match r {
             Req::Label { source, key, .. } => Some((*source, key.as_str())),
-            Req::Cidr { .. } | Req::World { .. } => None,
+            Req::Cidr { .. } | Req::World { .. } | Req::Fqdn(_) => None,
         })
     }
 

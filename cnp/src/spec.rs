@@ -37,6 +37,16 @@ impl Proto {
         }
     }
 
+    /// The IANA protocol number (`Any` has none: 0).
+    pub fn number(self) -> u8 {
+        match self {
+            Proto::Tcp => 6,
+            Proto::Udp => 17,
+            Proto::Sctp => 132,
+            Proto::Any => 0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Proto::Tcp => "TCP",
@@ -64,14 +74,27 @@ pub(crate) struct PortProto {
     pub protocol: Proto,
 }
 
-/// One `toPorts` entry: ports and, for allow rules, optional HTTP rules.
+/// One `toPorts` entry: ports and, for allow rules, optional L7 rules.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) struct PortRule {
     pub ports: Vec<PortProto>,
     /// Empty when the entry has no HTTP rules.
     pub http: Vec<HttpRule>,
-    /// Empty when the entry has no Kafka rules (at most one of the two is set).
+    /// Empty when the entry has no Kafka rules (at most one of the three
+    /// L7 lists is set).
     pub kafka: Vec<KafkaRule>,
+    /// `rules.dns`: the raw `matchName` / `matchPattern` strings, validated;
+    /// empty when the entry has no DNS rules.
+    pub dns: Vec<String>,
+}
+
+/// A `toFQDNs` selector, normalised so that selectors matching the same
+/// names compare equal: lower-cased, without a trailing dot, an all-`*`
+/// pattern as `*`, and a pattern without `*` as the name it matches.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum FqdnKey {
+    Name(String),
+    Pattern(String),
 }
 
 /// One `rules.kafka` entry in its wire form (`KafkaNetworkPolicyRule`):

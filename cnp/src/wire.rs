@@ -10,10 +10,14 @@
 //! - Specific ports: one rule per selector (remotes = its identities),
 //!   skipped when the port-0 wildcard outranks it; a wildcard deny or
 //!   L3/L4 allow on the port prunes the rules it makes redundant.
+//! - A port with DNS rules (a DNS proxy redirect) is sent as a plain allow
+//!   for the selected peers: the agent's `getPortNetworkPolicyRule` ignores
+//!   DNS L7 rules. UDP, the usual DNS transport, is not sent at all.
 //!
-//! Rank stands in for the agent's precedence: deny, then HTTP (proxy
-//! redirect), then plain allow. Every rule is sent with `precedence` 0
-//! and no pass verdict, as for policies without tiers; see `lib.rs`.
+//! Rank stands in for the agent's precedence: deny, then proxy redirects
+//! (HTTP, Kafka, DNS), then plain allow. Every rule is sent with
+//! `precedence` 0 and no pass verdict, as for policies without tiers; see
+//! `lib.rs`.
 
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +41,7 @@ const ALLOW: u8 = 1;
 fn rank(g: &Grant) -> u8 {
     match g {
         Grant::Deny => DENY,
-        Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict => REDIRECT,
+        Grant::Http(_) | Grant::Kafka(_) | Grant::Dns(_) | Grant::Conflict => REDIRECT,
         Grant::L34 => ALLOW,
     }
 }
@@ -48,7 +52,7 @@ fn can_short_circuit(g: &Grant) -> bool {
     match g {
         Grant::Deny => false,
         Grant::Http(rules) => rules.iter().all(|r| r.header_matches.is_empty()),
-        Grant::Kafka(_) | Grant::Conflict | Grant::L34 => true,
+        Grant::Kafka(_) | Grant::Dns(_) | Grant::Conflict | Grant::L34 => true,
     }
 }
 
@@ -72,8 +76,10 @@ fn make_rule(grant: &Grant, remotes: Vec<u32>, names: &BTreeSet<String>) -> Out 
             msg.l7_proto = "kafka".into();
             msg.l7 = Some(pnpr::L7::KafkaRules(kafka_rules(rules)));
         }
-        // Refused before rules are made (see `direction`).
-        Grant::Conflict | Grant::L34 => {}
+        // DNS rules go to the DNS proxy, not to Envoy: the agent sends the
+        // port as a plain allow for the selected peers.
+        // A conflict is refused before rules are made (see `direction`).
+        Grant::Dns(_) | Grant::Conflict | Grant::L34 => {}
     }
     Out {
         rank: rank(grant),
@@ -153,11 +159,12 @@ pub(crate) fn direction(
         let kind = match grant {
             Grant::Http(_) => "HTTP",
             Grant::Kafka(_) => "Kafka",
+            Grant::Dns(_) => "DNS",
             Grant::Conflict => {
                 return Err(unresolved(
                     filter,
                     format!(
-                    "HTTP and Kafka rules for the same peers on port {}: one L7 parser per port",
+                    "rules of two L7 protocols (HTTP, Kafka, DNS) for the same peers on port {}: one L7 parser per port",
                     port.0
                 ),
                 ))
@@ -304,7 +311,8 @@ impl PortState {
         if wildcard_selector {
             match grant {
                 Grant::Deny => self.deny_all = Some(self.rules.len()),
-                Grant::L34 => self.allow_all = Some(self.rules.len()),
+                // A DNS rule for every peer is an allow-all rule for Envoy.
+                Grant::L34 | Grant::Dns(_) => self.allow_all = Some(self.rules.len()),
                 Grant::Http(_) | Grant::Kafka(_) | Grant::Conflict => {}
             }
         }

@@ -39,8 +39,8 @@ fn field_errors_name_file_document_and_path() {
         (ing("fromEndpointz: [{}]"), "spec.ingress[0].fromEndpointz: unknown field"),
         (format!("{sel}\ningres: []"), "spec.ingres: unknown field"),
         (
-            format!("{sel}\negress:\n- toFQDNs: [{{matchName: cilium.io}}]"),
-            "spec.egress[0].toFQDNs: not supported yet",
+            format!("{sel}\negressDeny:\n- toFQDNs: [{{matchName: cilium.io}}]"),
+            "spec.egressDeny[0].toFQDNs: not allowed in egressDeny (the agent's deny rules have no toFQDNs)",
         ),
         (
             format!("{sel}\negress:\n- toServices: [{{k8sService: {{serviceName: x}}}}]"),
@@ -58,8 +58,8 @@ fn field_errors_name_file_document_and_path() {
             "spec.ingress[0].authentication: not supported yet",
         ),
         (
-            format!("{sel}\negress:\n- toPorts:\n  - ports: [{{port: '53', protocol: UDP}}]\n    rules: {{dns: [{{matchPattern: '*'}}]}}"),
-            "spec.egress[0].toPorts[0].rules.dns: not supported yet",
+            ing("toPorts:\n  - ports: [{port: '53', protocol: UDP}]\n    rules: {dns: [{matchPattern: '*'}]}"),
+            "spec.ingress[0].toPorts[0].rules.dns: DNS rules are not allowed on ingress",
         ),
         (
             ing("toPorts:\n  - ports: [{port: '80', protocol: TCP}]\n    rules: {l7proto: r2d2}"),

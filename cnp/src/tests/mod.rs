@@ -1,5 +1,6 @@
 //! Crate tests: whole documents in, NPDS messages out.
 
+mod dns;
 mod errors;
 mod fuzz_findings;
 mod kafka;
