@@ -1,4 +1,5 @@
-//! Access log: one JSON line per HTTP request and per refused connection.
+//! Access log: one JSON line per HTTP request, Kafka request, DNS query
+//! and refused connection.
 //!
 //! Events go through a bounded channel to one writer task, so the data path
 //! never blocks on disk; when the writer falls behind, events are dropped
@@ -22,6 +23,7 @@ pub enum Event {
     Http(HttpEvent),
     Connection(ConnectionEvent),
     Kafka(crate::kafka::KafkaEvent),
+    Dns(crate::dns::DnsEvent),
 }
 
 #[derive(Debug, Serialize)]

@@ -1,4 +1,5 @@
-//! Admin listener: `/ready`, `/metrics` (Prometheus text), `/config_dump`.
+//! Admin listener: `/ready`, `/metrics` (Prometheus text), `/config_dump`,
+//! `/fqdn` (the FQDN cache as JSON, what `portcullis fqdn list` prints).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -112,6 +113,10 @@ fn route(
                 "last_rejection": shared.last_rejection(),
                 "secrets": shared.secrets().dump(),
                 "missing_secrets": shared.missing_secrets(),
+                "dns": {
+                    "policy": shared.dns.policy().dump(),
+                    "fqdn_cache": shared.dns.fqdn.dump(),
+                },
             });
             let mut r = text(StatusCode::OK, format!("{:#}\n", body));
             r.headers_mut().insert(
@@ -120,9 +125,19 @@ fn route(
             );
             r
         }
+        "/fqdn" => {
+            let body = serde_json::to_string_pretty(&shared.dns.fqdn.entries())
+                .unwrap_or_else(|_| "[]".into());
+            let mut r = text(StatusCode::OK, body + "\n");
+            r.headers_mut().insert(
+                header::CONTENT_TYPE,
+                header::HeaderValue::from_static("application/json"),
+            );
+            r
+        }
         _ => text(
             StatusCode::NOT_FOUND,
-            "try /ready, /metrics or /config_dump\n".into(),
+            "try /ready, /metrics, /config_dump or /fqdn\n".into(),
         ),
     }
 }

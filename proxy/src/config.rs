@@ -32,6 +32,103 @@ pub struct Config {
     pub access_log: Option<PathBuf>,
     #[serde(default)]
     pub kafka: KafkaConfig,
+    #[serde(default)]
+    pub dns: DnsConfig,
+}
+
+/// How a denied DNS query is answered (`--tofqdns-dns-reject-response-code`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum RejectCode {
+    #[default]
+    Refused,
+    NameError,
+}
+
+/// What a client hears when the upstream server does not answer in time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum TimeoutResponse {
+    /// SERVFAIL, so the client retries or fails at once.
+    #[default]
+    Servfail,
+    /// No reply, as the agent's DNS proxy does.
+    None,
+}
+
+/// The DNS proxy and the FQDN cache (the agent's `--tofqdns-*` flags).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DnsConfig {
+    #[serde(default)]
+    pub reject_response_code: RejectCode,
+    /// How long a forwarded query waits for its answer.
+    #[serde(default = "default_dns_timeout")]
+    pub upstream_timeout_ms: u64,
+    #[serde(default)]
+    pub timeout_response: TimeoutResponse,
+    /// `--tofqdns-min-ttl`.
+    #[serde(default)]
+    pub min_ttl: u32,
+    /// `--tofqdns-endpoint-max-ip-per-hostname`.
+    #[serde(default = "default_max_ips_per_hostname")]
+    pub max_ips_per_hostname: usize,
+    /// Cached (endpoint, name) entries over all endpoints.
+    #[serde(default = "default_max_names")]
+    pub max_names: usize,
+    /// Queries one worker may have waiting for upstream answers; beyond
+    /// it a query is REFUSED (the agent's `dnsproxy-concurrency-limit`).
+    #[serde(default = "default_dns_in_flight")]
+    pub max_in_flight: usize,
+    /// How long an answer may wait for its addresses to reach policy
+    /// (`tofqdns-proxy-response-max-delay`).
+    #[serde(default = "default_response_max_delay")]
+    pub response_max_delay_ms: u64,
+    /// Where the FQDN cache is saved and restored from at start.
+    #[serde(default)]
+    pub cache_file: Option<PathBuf>,
+    /// The agent's `standalonednsproxy.FQDNData` server
+    /// (`http://127.0.0.1:40045`): DNS policy comes from it and every new
+    /// mapping goes to it. Without it, DNS rules come from the policy files.
+    #[serde(default)]
+    pub fqdn_data: Option<String>,
+}
+
+fn default_dns_timeout() -> u64 {
+    10_000
+}
+
+fn default_max_ips_per_hostname() -> usize {
+    1000
+}
+
+fn default_max_names() -> usize {
+    65_536
+}
+
+fn default_dns_in_flight() -> usize {
+    16_384
+}
+
+fn default_response_max_delay() -> u64 {
+    100
+}
+
+impl Default for DnsConfig {
+    fn default() -> Self {
+        DnsConfig {
+            reject_response_code: RejectCode::default(),
+            upstream_timeout_ms: default_dns_timeout(),
+            timeout_response: TimeoutResponse::default(),
+            min_ttl: 0,
+            max_ips_per_hostname: default_max_ips_per_hostname(),
+            max_names: default_max_names(),
+            max_in_flight: default_dns_in_flight(),
+            response_max_delay_ms: default_response_max_delay(),
+            cache_file: None,
+            fqdn_data: None,
+        }
+    }
 }
 
 /// Limits of Kafka connections.
@@ -80,6 +177,7 @@ impl Default for Config {
             policies: Vec::new(),
             access_log: None,
             kafka: KafkaConfig::default(),
+            dns: DnsConfig::default(),
         }
     }
 }
@@ -110,6 +208,8 @@ pub enum ListenerProtocol {
     #[default]
     Http,
     Tcp,
+    /// DNS over UDP and TCP on the same port.
+    Dns,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -179,6 +279,11 @@ impl Config {
                 *p = base.join(&*p);
             }
         }
+        if let Some(file) = &mut config.dns.cache_file {
+            if file.is_relative() {
+                *file = base.join(&*file);
+            }
+        }
         if let Some(log) = &mut config.access_log {
             if log.as_os_str() != "-" && log.as_os_str() != "off" && log.is_relative() {
                 *log = base.join(&*log);
@@ -202,6 +307,12 @@ impl Config {
             }
             if l.port == 0 {
                 return Err(format!("listeners[{i}].port: must not be 0"));
+            }
+            if l.protocol == ListenerProtocol::Dns && l.upstream.is_none() {
+                return Err(format!(
+                    "listeners[{i}].upstream: a dns listener needs its upstream server \
+                     (transparent DNS redirection is not implemented)"
+                ));
             }
         }
         let mut ids = std::collections::HashSet::new();

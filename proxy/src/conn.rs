@@ -23,6 +23,9 @@ pub struct Listener {
     /// Matches a rule's `proxy_id`: the listener's port, as in Cilium.
     pub proxy_id: u32,
     pub orig_dst: Box<dyn OrigDst>,
+    /// The configured fixed original destination, if any (DNS listeners
+    /// need one).
+    pub upstream: Option<SocketAddr>,
 }
 
 /// Who is talking to whom on an admitted connection.
@@ -49,7 +52,7 @@ impl ConnInfo {
     pub fn port_rules<'p>(
         &self,
         policy: &'p PolicyState,
-    ) -> Result<(&'p PortRules, Remote<'static>), Refusal> {
+    ) -> Result<(&'p PortRules, Remote<'p>), Refusal> {
         let ep = policy
             .snapshot
             .endpoint(self.endpoint_ip)
@@ -69,6 +72,7 @@ impl ConnInfo {
             })?;
         let remote = Remote {
             identity: policy.identities.lookup(self.remote_ip),
+            fqdn: policy.fqdn.of(self.remote_ip),
             proxy_id: self.proxy_id,
             sni: None,
         };
@@ -176,6 +180,9 @@ pub async fn handle(
                 crate::kafka::serve(stream, conn.clone(), shared.clone()).await
             }
             ListenerProtocol::Tcp => crate::tcp::relay(stream, conn.clone()).await,
+            // DNS listeners never reach here: the accept loop hands their
+            // connections to the DNS proxy. Closing is the fail-closed answer.
+            ListenerProtocol::Dns => drop(stream),
         }
     };
     tokio::pin!(serve);

@@ -93,6 +93,29 @@ impl ListenerSpec {
     }
 }
 
+/// The UDP half of a DNS listener: one SO_REUSEPORT socket per worker, so
+/// the kernel spreads clients over workers by their address.
+fn bind_udp(addr: SocketAddr, spec: &ListenerSpec) -> std::io::Result<std::net::UdpSocket> {
+    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+    socket.set_reuse_address(true)?;
+    socket.set_reuse_port(true)?;
+    if spec.transparent {
+        if addr.is_ipv4() {
+            socket.set_ip_transparent_v4(true)?;
+        } else {
+            socket.set_ip_transparent_v6(true)?;
+        }
+    }
+    if let Some(mark) = spec.mark {
+        socket.set_mark(mark)?;
+    }
+    // Bursts of queries queue in the kernel while a worker is busy.
+    let _ = socket.set_recv_buffer_size(4 << 20);
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    Ok(socket.into())
+}
+
 fn bind_one(addr: SocketAddr, spec: &ListenerSpec) -> std::io::Result<std::net::TcpListener> {
     let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
     socket.set_reuse_address(true)?;
@@ -118,6 +141,7 @@ enum WorkerCmd {
         key: (Arc<str>, u64),
         listener: Arc<Listener>,
         socket: std::net::TcpListener,
+        udp: Option<std::net::UdpSocket>,
     },
     Remove {
         key: (Arc<str>, u64),
@@ -201,7 +225,14 @@ impl ListenerManager {
             let mut per_addr = Vec::new();
             for addr in &spec.addresses {
                 let sockets = (0..self.workers.len())
-                    .map(|_| bind_one(*addr, spec))
+                    .map(|_| {
+                        let tcp = bind_one(*addr, spec)?;
+                        let udp = match spec.protocol {
+                            ListenerProtocol::Dns => Some(bind_udp(*addr, spec)?),
+                            _ => None,
+                        };
+                        Ok((tcp, udp))
+                    })
                     .collect::<std::io::Result<Vec<_>>>()
                     .map_err(|e| format!("listener {:?}: cannot bind {addr}: {e}", spec.name))?;
                 per_addr.push((*addr, sockets));
@@ -214,11 +245,12 @@ impl ListenerManager {
             let name: Arc<str> = spec.name.as_str().into();
             for (addr, sockets) in per_addr {
                 let listener = Arc::new(listener_for(&spec, addr));
-                for (tx, socket) in self.workers.iter().zip(sockets) {
+                for (tx, (socket, udp)) in self.workers.iter().zip(sockets) {
                     let cmd = WorkerCmd::Add {
                         key: (name.clone(), generation),
                         listener: listener.clone(),
                         socket,
+                        udp,
                     };
                     if tx.try_send(cmd).is_err() {
                         return Err("a worker is not taking listener changes".into());
@@ -296,6 +328,7 @@ fn listener_for(spec: &ListenerSpec, addr: SocketAddr) -> Listener {
         protocol: spec.protocol,
         proxy_id: spec.proxy_id,
         orig_dst,
+        upstream: spec.upstream,
     }
 }
 
@@ -318,13 +351,21 @@ async fn worker(mut rx: mpsc::Receiver<WorkerCmd>, shared: Arc<Shared>) {
                 key,
                 listener,
                 socket,
-            } => match TcpListener::from_std(socket) {
-                Ok(socket) => {
-                    let task = tokio::spawn(accept_loop(socket, listener, shared.clone()));
-                    accepting.entry(key).or_default().push(task);
+                udp,
+            } => {
+                if let Some(udp) = udp {
+                    let task =
+                        tokio::spawn(crate::dns::serve_udp(udp, listener.clone(), shared.clone()));
+                    accepting.entry(key.clone()).or_default().push(task);
                 }
-                Err(e) => warn!(error = %e, "cannot register listener"),
-            },
+                match TcpListener::from_std(socket) {
+                    Ok(socket) => {
+                        let task = tokio::spawn(accept_loop(socket, listener, shared.clone()));
+                        accepting.entry(key).or_default().push(task);
+                    }
+                    Err(e) => warn!(error = %e, "cannot register listener"),
+                }
+            }
             WorkerCmd::Remove { key } => {
                 for task in accepting.remove(&key).unwrap_or_default() {
                     task.abort();
@@ -346,7 +387,11 @@ async fn accept_loop(socket: TcpListener, listener: Arc<Listener>, shared: Arc<S
                 };
                 let (listener, shared) = (listener.clone(), shared.clone());
                 tokio::spawn(async move {
-                    conn::handle(stream, peer, listener, shared).await;
+                    if listener.protocol == ListenerProtocol::Dns {
+                        crate::dns::handle_tcp(stream, peer, listener, shared).await;
+                    } else {
+                        conn::handle(stream, peer, listener, shared).await;
+                    }
                     drop(slot);
                 });
             }

@@ -6,6 +6,7 @@ mod access_log;
 mod admin;
 mod config;
 mod conn;
+mod dns;
 mod http;
 mod kafka;
 mod listeners;
@@ -57,6 +58,24 @@ enum Command {
     /// Serve the standalone control plane only (NPDS and NPHDS from the
     /// config's policy files), for several proxies to share.
     ControlPlane(ControlPlaneArgs),
+    /// The FQDN cache of a running proxy.
+    Fqdn {
+        #[command(subcommand)]
+        command: FqdnCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum FqdnCommand {
+    /// Every cached name with its addresses and remaining TTL, per endpoint.
+    List {
+        /// The proxy's admin address.
+        #[arg(long, default_value = "127.0.0.1:9901", env = "PORTCULLIS_ADMIN")]
+        admin: std::net::SocketAddr,
+        /// Print the JSON the admin endpoint returns instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -107,7 +126,51 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Run(args) => run(args),
         Command::ControlPlane(args) => control_plane(args),
+        Command::Fqdn {
+            command: FqdnCommand::List { admin, json },
+        } => control_runtime()?.block_on(fqdn_list(admin, json)),
     }
+}
+
+/// `portcullis fqdn list`: fetches `/fqdn` from the admin listener.
+async fn fqdn_list(admin: std::net::SocketAddr, json: bool) -> anyhow::Result<()> {
+    use http_body_util::{BodyExt, Empty};
+    let stream = tokio::net::TcpStream::connect(admin)
+        .await
+        .with_context(|| format!("connecting to the admin listener at {admin}"))?;
+    let (mut sender, conn) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream)).await?;
+    tokio::spawn(conn);
+    let req = ::http::Request::get("/fqdn")
+        .header(::http::header::HOST, admin.to_string())
+        .body(Empty::<bytes::Bytes>::new())?;
+    let resp = sender.send_request(req).await?;
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "{admin}/fqdn answered {}",
+        resp.status()
+    );
+    let body = resp.into_body().collect().await?.to_bytes();
+    if json {
+        print!("{}", String::from_utf8_lossy(&body));
+        return Ok(());
+    }
+    let entries: Vec<l7_dns::cache::Entry> =
+        serde_json::from_slice(&body).context("reading the FQDN cache")?;
+    let now = dns::fqdn::unix_now();
+    println!("{:<10} {:<40} {:<8} IP", "ENDPOINT", "NAME", "TTL");
+    for e in entries {
+        for c in e.ips {
+            println!(
+                "{:<10} {:<40} {:<8} {}",
+                e.endpoint,
+                e.name,
+                c.expires.saturating_sub(now),
+                c.ip
+            );
+        }
+    }
+    Ok(())
 }
 
 fn init_tracing(format: LogFormat) {
@@ -176,7 +239,7 @@ fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         let listener = bind_xds(&args.listen).await?;
         info!(listen = %args.listen, "control plane serving xDS");
         let on_reject: standalone::RejectSink = Box::new(|_| {});
-        tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject).run());
+        tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject, None).run());
         let shutdown = async {
             let _ = wait_for_shutdown().await;
         };
@@ -220,8 +283,19 @@ async fn start_embedded_control_plane(
     let listener =
         server::bind_unix(&socket).with_context(|| format!("binding {}", socket.display()))?;
     let cache = Arc::new(XdsCache::new());
+    // DNS rules from the files, unless the agent's FQDNData stream owns them.
+    let on_dns: Option<standalone::DnsSink> = match config.dns.fqdn_data {
+        Some(_) => None,
+        None => {
+            let shared = shared.clone();
+            Some(Box::new(move |u: standalone::DnsUpdate| {
+                shared.dns.publish_policy(u.policy);
+                shared.dns.fqdn.set_selectors(u.selectors, &shared);
+            }))
+        }
+    };
     let on_reject: standalone::RejectSink = Box::new(move |e| shared.reject("control plane", e));
-    tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject).run());
+    tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject, on_dns).run());
     tokio::spawn(async move {
         if let Err(e) =
             server::serve(cache, XdsListener::from(listener), std::future::pending()).await
@@ -238,10 +312,21 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
             .with_context(|| format!("opening access log {}", path.display()))?,
         None => AccessLog::start(&PathBuf::from("-"))?,
     };
-    let shared = Arc::new(Shared::new(access_log, &[xds::NPDS, xds::NPHDS]));
+    let mut needs = vec![xds::NPDS, xds::NPHDS];
+    if config.dns.fqdn_data.is_some() {
+        needs.push(dns::agent::READY);
+    }
+    let shared = Arc::new(Shared::new(access_log, &needs));
 
     shared.set_max_connections(config.max_connections);
     shared.kafka.configure(&config.kafka);
+    shared.dns.configure(&config.dns, &shared);
+    if let Some(target) = &config.dns.fqdn_data {
+        info!(%target, "DNS policy from the agent's FQDNData service");
+        dns::agent::start(target, shared.clone())
+            .with_context(|| format!("dns.fqdnData: {target}"))?;
+    }
+    tokio::spawn(dns::fqdn::Fqdn::maintain(shared.clone()));
     let manager = listeners::ListenerManager::start(workers, shared.clone())?;
     listeners::open_config_listeners(&manager, &config.listeners)?;
 
@@ -267,6 +352,9 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
 
     wait_for_shutdown().await?;
     info!("shutting down");
+    if let Err(e) = shared.dns.fqdn.save() {
+        tracing::warn!(error = %e, "cannot save the FQDN cache");
+    }
     let _ = std::fs::remove_dir_all(embedded_socket_dir());
     Ok(())
 }

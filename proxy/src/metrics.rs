@@ -118,6 +118,17 @@ pub struct Metrics {
     kafka_requests: Family<KafkaLabel, Counter>,
     kafka_latency: Histogram,
     pub kafka_closed: Counter,
+    dns_queries: Family<DnsLabel, Counter>,
+    dns_latency: Histogram,
+    pub dns_response_delay_exceeded: Counter,
+    pub dns_mapping_failed: Counter,
+    pub fqdn_names: Gauge,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct DnsLabel {
+    protocol: &'static str,
+    verdict: &'static str,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -209,6 +220,36 @@ impl Metrics {
             "Kafka connections closed for malformed, oversized or unknown frames, or a misbehaving broker",
             kafka_closed.clone(),
         );
+        let dns_queries = Family::<DnsLabel, Counter>::default();
+        registry.register(
+            "dns_queries",
+            "DNS queries by transport and outcome (allowed, denied, malformed, timeout, error, overflow)",
+            dns_queries.clone(),
+        );
+        let dns_latency = Histogram::new(exponential_buckets(0.00005, 2.0, 18));
+        registry.register(
+            "dns_upstream_seconds",
+            "Time from forwarding a DNS query to its answer",
+            dns_latency.clone(),
+        );
+        let dns_response_delay_exceeded = Counter::default();
+        registry.register(
+            "dns_response_delay_exceeded",
+            "DNS replies sent before the agent took their FQDN mapping (responseMaxDelayMs passed)",
+            dns_response_delay_exceeded.clone(),
+        );
+        let dns_mapping_failed = Counter::default();
+        registry.register(
+            "dns_mapping_failed",
+            "FQDN mappings the agent refused or could not be sent",
+            dns_mapping_failed.clone(),
+        );
+        let fqdn_names = Gauge::default();
+        registry.register(
+            "fqdn_cache_names",
+            "Entries (endpoint, name) in the FQDN cache",
+            fqdn_names.clone(),
+        );
         let xds = Arc::new(OnceLock::new());
         registry.register_collector(Box::new(XdsCollector(xds.clone())));
         let v = |f: &Family<VerdictLabel, Counter>, verdict| {
@@ -233,6 +274,11 @@ impl Metrics {
             kafka_requests,
             kafka_latency,
             kafka_closed,
+            dns_queries,
+            dns_latency,
+            dns_response_delay_exceeded,
+            dns_mapping_failed,
+            fqdn_names,
             registry,
             xds,
         }
@@ -258,6 +304,16 @@ impl Metrics {
 
     pub fn kafka_response_latency(&self, d: std::time::Duration) {
         self.kafka_latency.observe(d.as_secs_f64());
+    }
+
+    pub fn dns_query(&self, protocol: &'static str, verdict: &'static str) {
+        self.dns_queries
+            .get_or_create(&DnsLabel { protocol, verdict })
+            .inc();
+    }
+
+    pub fn dns_upstream_latency(&self, d: std::time::Duration) {
+        self.dns_latency.observe(d.as_secs_f64());
     }
 
     pub fn render(&self) -> String {

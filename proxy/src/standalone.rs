@@ -16,7 +16,14 @@ use npds::{IdentityTable, PolicySnapshot};
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 
+use l7_dns::proto::{
+    ip_to_bytes, prefix_to_bytes, DnsPolicy as ProtoDnsPolicy, DnsServer, EndpointInfo,
+    IdentityToEndpointMapping, IdentityToPrefixMapping, PolicyState,
+};
+use l7_dns::{DnsSelector, Selectors};
+
 use crate::config::Config;
+use crate::dns::policy::DnsPolicy;
 
 /// Quiet time after a file event before reloading, so an editor's
 /// write-rename-chmod burst is one reload.
@@ -26,24 +33,41 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 /// for `portcullis control-plane`.
 pub type RejectSink = Box<dyn Fn(String) + Send + Sync>;
 
+/// Where the DNS half of a translation goes: the in-process DNS proxy.
+pub type DnsSink = Box<dyn Fn(DnsUpdate) + Send + Sync>;
+
+/// The DNS rules and `toFQDNs` selectors of the policy files, in the form
+/// the agent's `FQDNData` stream carries them, already compiled.
+pub struct DnsUpdate {
+    pub policy: DnsPolicy,
+    pub selectors: Selectors,
+}
+
 pub struct Standalone {
     config: Config,
     cache: Arc<XdsCache>,
     on_reject: RejectSink,
+    on_dns: Option<DnsSink>,
 }
 
 impl Standalone {
-    pub fn new(config: Config, cache: Arc<XdsCache>, on_reject: RejectSink) -> Self {
+    pub fn new(
+        config: Config,
+        cache: Arc<XdsCache>,
+        on_reject: RejectSink,
+        on_dns: Option<DnsSink>,
+    ) -> Self {
         Standalone {
             config,
             cache,
             on_reject,
+            on_dns,
         }
     }
 
     /// Builds the next resources off to the side and checks that they
     /// compile, so a bad file is refused here with its file and field named.
-    fn build(&self) -> Result<cnp::Translation, String> {
+    fn build(&self) -> Result<(cnp::Translation, DnsUpdate), String> {
         let mut docs = Vec::new();
         for file in policy_files(&self.config.policies)? {
             let text =
@@ -55,13 +79,33 @@ impl Standalone {
         PolicySnapshot::compile("check", translation.network_policies.clone(), None)
             .map_err(|e| e.to_string())?;
         IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
-        Ok(translation)
+        let state = policy_state(&self.config, &translation)?;
+        let policy = DnsPolicy::compile(&state).map_err(|e| format!("DNS policy: {e}"))?;
+        let selectors: Vec<(DnsSelector, u32)> = translation
+            .fqdn_selectors
+            .iter()
+            .map(|s| {
+                let sel = if s.match_name.is_empty() {
+                    DnsSelector::MatchPattern(s.match_pattern.clone())
+                } else {
+                    DnsSelector::MatchName(s.match_name.clone())
+                };
+                (sel, s.identity)
+            })
+            .collect();
+        let selectors = Selectors::compile(&selectors).map_err(|e| format!("toFQDNs: {e}"))?;
+        Ok((translation, DnsUpdate { policy, selectors }))
     }
 
     /// Loads once; on failure keeps what is enforcing and records why.
     pub fn reload(&mut self) -> bool {
         match self.build() {
-            Ok(t) => {
+            Ok((t, dns)) => {
+                // DNS first: a name the new rules allow resolves before
+                // connections to its addresses are judged by them.
+                if let Some(on_dns) = &self.on_dns {
+                    on_dns(dns);
+                }
                 // Identities first, as the agent orders them: a policy never
                 // names an identity the proxy has not been told about.
                 let hosts = self.cache.set_hosts(t.hosts);
@@ -121,6 +165,74 @@ impl Standalone {
             self.reload();
         }
     }
+}
+
+/// The `standalonednsproxy.PolicyState` the agent would stream for this
+/// translation: DNS rules per endpoint, endpoints' addresses by identity,
+/// and every identity's prefixes (for the server identity lookup).
+fn policy_state(config: &Config, t: &cnp::Translation) -> Result<PolicyState, String> {
+    let mut egress = Vec::with_capacity(t.dns_policies.len());
+    for p in &t.dns_policies {
+        let source_endpoint_id = u32::try_from(p.endpoint_id).map_err(|_| {
+            format!(
+                "endpoint {}: DNS policy carries endpoint ids as 32-bit numbers",
+                p.endpoint_id
+            )
+        })?;
+        egress.push(ProtoDnsPolicy {
+            source_endpoint_id,
+            dns_pattern: p.patterns.clone(),
+            dns_servers: p
+                .servers
+                .iter()
+                .map(|s| DnsServer {
+                    dns_server_identity: s.identity,
+                    dns_server_port: u32::from(s.port),
+                    dns_server_proto: u32::from(s.proto),
+                })
+                .collect(),
+        });
+    }
+    let mut by_identity: std::collections::BTreeMap<u32, Vec<EndpointInfo>> = Default::default();
+    for ep in &config.endpoints {
+        let Some(identity) = t.endpoint_identities.get(&ep.id) else {
+            continue;
+        };
+        by_identity
+            .entry(*identity)
+            .or_default()
+            .push(EndpointInfo {
+                id: ep.id,
+                ip: ep.ips.iter().map(|ip| ip_to_bytes(*ip)).collect(),
+            });
+    }
+    let mut prefixes = Vec::with_capacity(t.hosts.len());
+    for h in &t.hosts {
+        let mut prefix = Vec::with_capacity(h.host_addresses.len());
+        for a in &h.host_addresses {
+            let net: ipnet::IpNet = a
+                .parse()
+                .or_else(|_| a.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| format!("identity {}: {a:?} is not an address", h.policy))?;
+            prefix.push(prefix_to_bytes(net));
+        }
+        prefixes.push(IdentityToPrefixMapping {
+            identity: u32::try_from(h.policy).unwrap_or(u32::MAX),
+            prefix,
+        });
+    }
+    Ok(PolicyState {
+        egress_l7_dns_policy: egress,
+        request_id: String::new(),
+        identity_to_endpoint_mapping: by_identity
+            .into_iter()
+            .map(|(identity, endpoint_info)| IdentityToEndpointMapping {
+                identity,
+                endpoint_info,
+            })
+            .collect(),
+        identity_to_prefix_mapping: prefixes,
+    })
 }
 
 fn is_policy_path(p: &Path, roots: &[PathBuf]) -> bool {

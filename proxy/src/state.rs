@@ -25,6 +25,8 @@ use crate::metrics::Metrics;
 pub struct PolicyState {
     pub snapshot: Arc<PolicySnapshot>,
     pub identities: Arc<IdentityTable>,
+    /// Addresses learnt from DNS answers → the `toFQDNs` identities they carry.
+    pub fqdn: Arc<crate::dns::fqdn::FqdnIdentities>,
 }
 
 /// The last update that was refused, for `/config_dump`.
@@ -48,6 +50,7 @@ pub struct Shared {
     pub metrics: Metrics,
     pub access_log: AccessLog,
     pub kafka: crate::kafka::KafkaState,
+    pub dns: crate::dns::DnsState,
 }
 
 impl Shared {
@@ -65,6 +68,7 @@ impl Shared {
             metrics: Metrics::new(),
             access_log,
             kafka: Default::default(),
+            dns: Default::default(),
         }
     }
 
@@ -137,6 +141,7 @@ impl Shared {
         self.policy.rcu(|cur| PolicyState {
             snapshot: snapshot.clone(),
             identities: cur.identities.clone(),
+            fqdn: cur.fqdn.clone(),
         });
         self.swapped();
     }
@@ -145,8 +150,21 @@ impl Shared {
         self.policy.rcu(|cur| PolicyState {
             snapshot: cur.snapshot.clone(),
             identities: identities.clone(),
+            fqdn: cur.fqdn.clone(),
         });
         self.swapped();
+    }
+
+    /// New DNS-learnt addresses for policy lookups. Open connections are
+    /// not judged again: an address whose TTL ran out keeps the
+    /// connections already made to it, as the agent keeps "zombie" IPs
+    /// alive while connections use them; new connections see the change.
+    pub fn publish_fqdn(&self, fqdn: Arc<crate::dns::fqdn::FqdnIdentities>) {
+        self.policy.rcu(|cur| PolicyState {
+            snapshot: cur.snapshot.clone(),
+            identities: cur.identities.clone(),
+            fqdn: fqdn.clone(),
+        });
     }
 
     fn swapped(&self) {

@@ -1,0 +1,342 @@
+//! The DNS proxy (shared spec §4, Cilium's `pkg/fqdn/dnsproxy`): queries
+//! over UDP and TCP, judged on their first question by the DNS policy of
+//! the source endpoint; allowed ones forwarded to the original server with
+//! a fresh ID over the client's transport, answers relayed byte for byte
+//! (ID restored) after their addresses reach the FQDN cache and policy.
+//!
+//! - [`policy`]: DNS rules per endpoint and server, from the agent's
+//!   `FQDNData` stream or, standalone, from `rules.dns` in policy files.
+//! - [`fqdn`]: the FQDN cache and the `toFQDNs` identities it feeds.
+//! - [`agent`]: the standalone DNS proxy protocol client.
+//! - `udp` / `tcp`: the two transports.
+
+pub mod agent;
+pub mod fqdn;
+pub mod policy;
+mod tcp;
+mod udp;
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, OnceLock};
+use std::time::{Duration, Instant, SystemTime};
+
+use arc_swap::ArcSwap;
+use hickory_proto::op::Message;
+use l7_dns::{harvest, Harvest, Query, Rcode};
+use serde::Serialize;
+use tracing::debug;
+
+use crate::access_log::{self, Event};
+use crate::config::{DnsConfig, RejectCode, TimeoutResponse};
+use crate::state::Shared;
+use policy::{DnsPolicy, Judgement};
+
+pub use tcp::handle as handle_tcp;
+pub use udp::serve as serve_udp;
+
+#[derive(Default)]
+pub struct DnsState {
+    policy: ArcSwap<DnsPolicy>,
+    config: OnceLock<DnsConfig>,
+    pub fqdn: fqdn::Fqdn,
+    /// Set when an agent's `FQDNData` server is the policy source: every
+    /// new mapping is sent to it before the reply goes out.
+    pub agent: OnceLock<agent::Link>,
+}
+
+static DEFAULT_CONFIG: OnceLock<DnsConfig> = OnceLock::new();
+
+impl DnsState {
+    pub fn configure(&self, config: &DnsConfig, shared: &Shared) {
+        let _ = self.config.set(config.clone());
+        self.fqdn.configure(
+            l7_dns::CacheLimits {
+                max_ips_per_hostname: config.max_ips_per_hostname,
+                max_names: config.max_names,
+                min_ttl: config.min_ttl,
+            },
+            config.cache_file.as_deref(),
+            shared,
+        );
+    }
+
+    pub fn config(&self) -> &DnsConfig {
+        self.config
+            .get()
+            .unwrap_or_else(|| DEFAULT_CONFIG.get_or_init(DnsConfig::default))
+    }
+
+    pub fn policy(&self) -> arc_swap::Guard<Arc<DnsPolicy>> {
+        self.policy.load()
+    }
+
+    pub fn publish_policy(&self, p: DnsPolicy) {
+        self.policy.store(Arc::new(p));
+    }
+
+    fn reject_rcode(&self) -> Rcode {
+        match self.config().reject_response_code {
+            RejectCode::Refused => Rcode::Refused,
+            RejectCode::NameError => Rcode::NxDomain,
+        }
+    }
+
+    fn upstream_timeout(&self) -> Duration {
+        Duration::from_millis(self.config().upstream_timeout_ms.max(1))
+    }
+
+    /// The reply for a query whose server did not answer in time.
+    fn timeout_reply(&self, q: &Query) -> Option<Vec<u8>> {
+        match self.config().timeout_response {
+            TimeoutResponse::Servfail => Some(q.reply(Rcode::ServFail)),
+            TimeoutResponse::None => None,
+        }
+    }
+}
+
+/// One DNS access-log event.
+#[derive(Debug, Serialize)]
+pub struct DnsEvent {
+    #[serde(serialize_with = "access_log::rfc3339")]
+    pub time: SystemTime,
+    pub listener: Arc<str>,
+    pub protocol: &'static str,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub endpoint: Option<u64>,
+    pub src_identity: u32,
+    pub dst_identity: u32,
+    pub name: String,
+    pub qtype: String,
+    pub verdict: &'static str,
+    pub rule: String,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub reason: String,
+    pub rcode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_latency_us: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+}
+
+/// A query on its way: who asked what, and what policy said.
+pub(crate) struct Exchange {
+    pub listener: Arc<str>,
+    pub protocol: &'static str,
+    pub client: SocketAddr,
+    pub server: SocketAddr,
+    pub query: Query,
+    pub judgement: Judgement,
+    pub started: Instant,
+}
+
+impl Exchange {
+    fn event(&self, verdict: &'static str, rcode: String, reason: String) -> DnsEvent {
+        DnsEvent {
+            time: SystemTime::now(),
+            listener: self.listener.clone(),
+            protocol: self.protocol,
+            src: self.client,
+            dst: self.server,
+            endpoint: self.judgement.endpoint.map(|e| e.id),
+            src_identity: self.judgement.endpoint.map_or(0, |e| e.identity),
+            dst_identity: self.judgement.server_identity,
+            name: self.query.name.clone(),
+            qtype: self.query.qtype.to_string(),
+            verdict,
+            rule: self.judgement.rule.clone(),
+            reason,
+            rcode,
+            upstream_latency_us: None,
+            ips: Vec::new(),
+            ttl: None,
+        }
+    }
+
+    /// Logs and counts a query answered here without asking the server.
+    fn answered_locally(
+        &self,
+        shared: &Shared,
+        verdict: &'static str,
+        rcode: Rcode,
+        reason: String,
+    ) {
+        shared.metrics.dns_query(self.protocol, verdict);
+        log(shared, self.event(verdict, rcode.name().into(), reason));
+    }
+}
+
+fn log(shared: &Shared, e: DnsEvent) {
+    if !shared.access_log.log(Event::Dns(e)) {
+        shared.metrics.access_log_dropped.inc();
+    }
+}
+
+/// A query that parsed: judged and either answered here (`Reply`) or to
+/// be forwarded (`Forward`).
+pub(crate) enum Verdict {
+    Reply(Vec<u8>),
+    Forward(Box<Exchange>),
+}
+
+/// What happens to the bytes of one query from `client`, sent to `server`.
+/// `None`: dropped (not a query at all).
+pub(crate) fn judge_query(
+    shared: &Shared,
+    listener: &Arc<str>,
+    protocol: &'static str,
+    client: SocketAddr,
+    server: SocketAddr,
+    bytes: &[u8],
+) -> Option<Verdict> {
+    let query = match Query::parse(bytes) {
+        Ok(q) => q,
+        Err(e) => {
+            shared.metrics.dns_query(protocol, "malformed");
+            // A response sent to us, or less than a header: nothing to answer.
+            let reply = l7_dns::message::formerr(bytes);
+            debug!(%client, error = %e, answered = reply.is_some(), "malformed DNS query");
+            return reply.map(Verdict::Reply);
+        }
+    };
+    let proto = if protocol == "udp" {
+        policy::PROTO_UDP
+    } else {
+        policy::PROTO_TCP
+    };
+    let judgement = shared
+        .dns
+        .policy()
+        .judge(client.ip(), server, proto, &query.name);
+    let x = Exchange {
+        listener: listener.clone(),
+        protocol,
+        client,
+        server,
+        query,
+        judgement,
+        started: Instant::now(),
+    };
+    if x.judgement.allowed {
+        Some(Verdict::Forward(Box::new(x)))
+    } else {
+        let rcode = shared.dns.reject_rcode();
+        x.answered_locally(shared, "denied", rcode, x.judgement.reason.to_string());
+        Some(Verdict::Reply(x.query.reply(rcode)))
+    }
+}
+
+/// Refuses a forwardable query because too many are waiting upstream.
+pub(crate) fn overflow(shared: &Shared, x: &Exchange) -> Vec<u8> {
+    x.answered_locally(
+        shared,
+        "overflow",
+        Rcode::Refused,
+        "too many queries waiting for upstream answers".into(),
+    );
+    x.query.reply(Rcode::Refused)
+}
+
+/// The reply for a forwarded query whose server did not answer in time.
+pub(crate) fn timed_out(shared: &Shared, x: &Exchange) -> Option<Vec<u8>> {
+    let reply = shared.dns.timeout_reply(&x.query);
+    let rcode = if reply.is_some() { "SERVFAIL" } else { "none" };
+    x.answered_locally_named(
+        shared,
+        "timeout",
+        rcode,
+        "upstream server did not answer".into(),
+    );
+    reply
+}
+
+/// The reply for a forwarded query the server could not be asked or whose
+/// answer was unusable. SERVFAIL, where the agent answers REFUSED: a client
+/// must not mistake a dead server for a policy denial.
+pub(crate) fn upstream_failed(shared: &Shared, x: &Exchange, error: String) -> Vec<u8> {
+    shared.metrics.upstream_errors.inc();
+    x.answered_locally(shared, "error", Rcode::ServFail, error);
+    x.query.reply(Rcode::ServFail)
+}
+
+impl Exchange {
+    fn answered_locally_named(
+        &self,
+        shared: &Shared,
+        verdict: &'static str,
+        rcode: &str,
+        reason: String,
+    ) {
+        shared.metrics.dns_query(self.protocol, verdict);
+        log(shared, self.event(verdict, rcode.into(), reason));
+    }
+}
+
+/// An answer from the server for `x`, with the fresh ID still in it.
+/// Returns the bytes for the client (its own ID restored) and, when the
+/// answer taught the cache something, what to tell the agent.
+pub(crate) fn answer(
+    shared: &Shared,
+    x: &Exchange,
+    mut bytes: Vec<u8>,
+) -> (Vec<u8>, Option<agent::Mapping>) {
+    let latency = x.started.elapsed();
+    shared.metrics.dns_upstream_latency(latency);
+    let msg = match Message::from_vec(&bytes) {
+        Ok(m)
+            if m.queries().first().is_some_and(|q| {
+                q.name()
+                    .to_ascii()
+                    .trim_end_matches('.')
+                    .eq_ignore_ascii_case(x.query.name.trim_end_matches('.'))
+            }) =>
+        {
+            m
+        }
+        Ok(_) => {
+            return (
+                upstream_failed(shared, x, "answer is for another question".into()),
+                None,
+            )
+        }
+        Err(e) => {
+            return (
+                upstream_failed(shared, x, format!("malformed answer: {e}")),
+                None,
+            )
+        }
+    };
+    let rcode = l7_dns::message::rcode_name(msg.response_code());
+    let mut event = x.event("allowed", rcode, String::new());
+    event.upstream_latency_us = Some(latency.as_micros() as u64);
+    let mut mapping = None;
+    match harvest(&msg) {
+        Ok(h) => {
+            if let Some(ep) = x.judgement.endpoint {
+                shared.dns.fqdn.learn(ep.id, &h, shared);
+                mapping = shared
+                    .dns
+                    .agent
+                    .get()
+                    .map(|_| agent::Mapping::new(x, &h, &msg));
+            }
+            let Harvest { ips, ttl, .. } = h;
+            event.ips = ips;
+            event.ttl = Some(ttl);
+        }
+        Err(e) => {
+            if !matches!(
+                e,
+                l7_dns::HarvestError::NotNoError(_) | l7_dns::HarvestError::NoAddresses
+            ) {
+                event.reason = format!("answer not cached: {e}");
+            }
+        }
+    }
+    l7_dns::message::set_id(&mut bytes, x.query.message.id());
+    shared.metrics.dns_query(x.protocol, "allowed");
+    log(shared, event);
+    (bytes, mapping)
+}
