@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
+pub mod dns;
 pub mod kafka;
 
 pub fn workspace_root() -> PathBuf {

@@ -1,0 +1,590 @@
+//! The DNS proxy end to end: dig as the client, dnsmasq as the server, on
+//! loopback addresses (no root needed): the pod at 127.0.0.93 (endpoint 1),
+//! Portcullis's DNS listener at 127.0.0.92, dnsmasq ("kube-dns") at
+//! 127.0.0.91, and the names' addresses 127.0.0.81–83 where nginx answers.
+//!
+//! - Cilium's DNS demo with local names: matchName, then matchPattern
+//!   applied live; REFUSED and NXDOMAIN modes; UDP and TCP.
+//! - toFQDNs: HTTP to a harvested address is allowed only while its TTL
+//!   lasts; another address stays denied.
+//! - A dead upstream answers SERVFAIL; malformed datagrams and frames
+//!   are dropped or answered FORMERR and the proxy keeps serving.
+//! - The cache survives a restart (`dns.cacheFile`, `portcullis fqdn list`).
+//! - The agent's side of the standalone DNS proxy protocol: policy over
+//!   `FQDNData/StreamPolicyState`, ACKs, `UpdateMappingRequest`.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::time::Duration;
+
+use portcullis_tests::dns::{dig, Dnsmasq};
+use portcullis_tests::{curl, free_port, portcullis_bin, Nginx, Portcullis};
+
+const CLIENT: &str = "127.0.0.93";
+
+fn records() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("api.github.com", "127.0.0.81"),
+        ("support.github.com", "127.0.0.82"),
+        ("github.com", "127.0.0.83"),
+    ]
+}
+
+/// The endpoint, kube-dns's identity, one DNS listener and any extra YAML.
+fn config(dns_port: u16, upstream: SocketAddr, extra: &str) -> String {
+    format!(
+        "admin: \"{{admin}}\"\n\
+         listeners:\n\
+         - name: dns\n  address: 127.0.0.92\n  port: {dns_port}\n  direction: egress\n  protocol: dns\n  upstream: \"{upstream}\"\n\
+         endpoints:\n\
+         - id: 1\n  ips: [{CLIENT}]\n  labels: {{org: empire, class: mediabot}}\n\
+         identities:\n\
+         - id: 100\n  namespace: kube-system\n  labels: {{k8s-app: kube-dns}}\n  cidrs: [\"{}/32\"]\n\
+         policies: [policy.yaml]\n{extra}",
+        upstream.ip()
+    )
+}
+
+/// Cilium's DNS demo policy with `dns` as the rule list, plus `more` egress rules.
+fn policy(dns: &str, dns_port: u16, more: &str) -> String {
+    format!(
+        "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata:\n  name: fqdn\nspec:\n\
+         \x20 endpointSelector:\n    matchLabels: {{org: empire, class: mediabot}}\n\
+         \x20 egress:\n\
+         \x20 - toEndpoints:\n    - matchLabels:\n        \"k8s:io.kubernetes.pod.namespace\": kube-system\n        \"k8s:k8s-app\": kube-dns\n\
+         \x20   toPorts:\n    - ports:\n      - port: \"{dns_port}\"\n        protocol: ANY\n      rules:\n        dns:\n{dns}{more}"
+    )
+}
+
+fn upstream_addr() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 91], free_port()))
+}
+
+fn proxy(port: u16) -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 92], port))
+}
+
+#[test]
+fn cilium_dns_demo_match_name_then_match_pattern() {
+    let up = upstream_addr();
+    let _dnsmasq = Dnsmasq::start(up, &records(), 60);
+    let port = free_port();
+    let pc = Portcullis::start(
+        &config(port, up, ""),
+        &[(
+            "policy.yaml",
+            &policy("        - matchName: \"api.github.com\"\n", up.port(), ""),
+        )],
+    );
+    pc.wait_ready();
+
+    let d = dig(CLIENT, proxy(port), "api.github.com", &[]);
+    assert_eq!(d.status, "NOERROR", "{}\n{}", d.output, pc.log());
+    assert_eq!(d.answers, vec!["127.0.0.81"]);
+    let d = dig(CLIENT, proxy(port), "support.github.com", &[]);
+    assert_eq!(d.status, "REFUSED", "{}", d.output);
+    // Over TCP the same.
+    assert_eq!(
+        dig(CLIENT, proxy(port), "api.github.com", &["+tcp"]).status,
+        "NOERROR"
+    );
+    assert_eq!(
+        dig(CLIENT, proxy(port), "support.github.com", &["+tcp"]).status,
+        "REFUSED"
+    );
+    // A source that is no local endpoint is refused.
+    assert_eq!(
+        dig("127.0.0.94", proxy(port), "api.github.com", &[]).status,
+        "REFUSED"
+    );
+
+    // The policy file edited: *.github.com allows both, not github.com itself.
+    std::fs::write(
+        pc.path("policy.yaml"),
+        policy("        - matchPattern: \"*.github.com\"\n", up.port(), ""),
+    )
+    .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while dig(CLIENT, proxy(port), "support.github.com", &[]).status != "NOERROR" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pattern never applied:\n{}",
+            pc.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(
+        dig(CLIENT, proxy(port), "api.github.com", &[]).status,
+        "NOERROR"
+    );
+    assert_eq!(
+        dig(CLIENT, proxy(port), "github.com", &[]).status,
+        "REFUSED"
+    );
+    assert_eq!(
+        dig(CLIENT, proxy(port), "API.GitHub.com", &["+tcp"]).status,
+        "NOERROR"
+    );
+
+    let log = pc.access_log();
+    let dns: Vec<_> = log.iter().filter(|e| e["kind"] == "dns").collect();
+    let allowed = dns
+        .iter()
+        .find(|e| e["name"] == "api.github.com." && e["verdict"] == "allowed")
+        .expect("an allowed event");
+    assert_eq!(allowed["rcode"], "NOERROR");
+    assert_eq!(allowed["ips"][0], "127.0.0.81");
+    assert_eq!(allowed["endpoint"], 1);
+    assert_eq!(allowed["dst_identity"], 100);
+    assert!(allowed["upstream_latency_us"].as_u64().is_some());
+    let denied = dns
+        .iter()
+        .find(|e| e["name"] == "github.com." && e["verdict"] == "denied")
+        .expect("a denied event");
+    assert_eq!(denied["rcode"], "REFUSED");
+    assert!(pc.metric("portcullis_dns_queries_total{protocol=\"udp\",verdict=\"denied\"}") >= 2.0);
+    assert!(pc.metric("portcullis_dns_queries_total{protocol=\"tcp\",verdict=\"allowed\"}") >= 2.0);
+}
+
+#[test]
+fn name_error_mode_answers_nxdomain() {
+    let up = upstream_addr();
+    let _dnsmasq = Dnsmasq::start(up, &records(), 60);
+    let port = free_port();
+    let pc = Portcullis::start(
+        &config(port, up, "dns:\n  rejectResponseCode: nameError\n"),
+        &[(
+            "policy.yaml",
+            &policy("        - matchName: \"api.github.com\"\n", up.port(), ""),
+        )],
+    );
+    pc.wait_ready();
+    assert_eq!(
+        dig(CLIENT, proxy(port), "support.github.com", &[]).status,
+        "NXDOMAIN"
+    );
+    assert_eq!(
+        dig(CLIENT, proxy(port), "support.github.com", &["+tcp"]).status,
+        "NXDOMAIN"
+    );
+    assert_eq!(
+        dig(CLIENT, proxy(port), "api.github.com", &[]).status,
+        "NOERROR"
+    );
+}
+
+/// An egress HTTP listener per name address, toFQDNs allowing api.github.com.
+fn fqdn_setup(ttl: u32, extra: &str) -> (Dnsmasq, Nginx, u16, u16, u16, String, String) {
+    let up = upstream_addr();
+    let dnsmasq = Dnsmasq::start(up, &records(), ttl);
+    let web = free_port();
+    let nginx = Nginx::start(
+        &format!(
+            "server {{ listen 127.0.0.81:{web}; listen 127.0.0.82:{web}; location / {{ return 200 \"fqdn ok\\n\"; }} }}"
+        ),
+        &[],
+    );
+    portcullis_tests::wait_for_port(
+        SocketAddr::from(([127, 0, 0, 81], web)),
+        Duration::from_secs(10),
+    );
+    let (dns_port, to_api, to_support) = (free_port(), free_port(), free_port());
+    let cfg = config(dns_port, up, extra).replace(
+        "endpoints:",
+        &format!(
+            "- name: to-api\n  address: 127.0.0.92\n  port: {to_api}\n  direction: egress\n  upstream: \"127.0.0.81:{web}\"\n\
+             - name: to-support\n  address: 127.0.0.92\n  port: {to_support}\n  direction: egress\n  upstream: \"127.0.0.82:{web}\"\n\
+             endpoints:"
+        ),
+    );
+    let more = format!(
+        "\x20 - toFQDNs:\n    - matchName: \"api.github.com\"\n\
+         \x20   toPorts:\n    - ports:\n      - port: \"{web}\"\n        protocol: TCP\n      rules:\n        http:\n        - method: GET\n"
+    );
+    let pol = policy(
+        "        - matchPattern: \"*.github.com\"\n",
+        up.port(),
+        &more,
+    );
+    (dnsmasq, nginx, dns_port, to_api, to_support, cfg, pol)
+}
+
+fn get(port: u16) -> u16 {
+    let url = format!("http://127.0.0.92:{port}/");
+    curl(&["--interface", CLIENT, "-m", "3", &url]).status
+}
+
+#[test]
+fn to_fqdns_allows_harvested_addresses_while_their_ttl_lasts() {
+    let (_dnsmasq, _nginx, dns_port, to_api, to_support, cfg, pol) = fqdn_setup(3, "");
+    let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
+    pc.wait_ready();
+
+    // Before any lookup the address is just WORLD: denied.
+    assert_ne!(get(to_api), 200);
+    let d = dig(CLIENT, proxy(dns_port), "api.github.com", &[]);
+    assert_eq!(d.answers, vec!["127.0.0.81"], "{}", d.output);
+    // Right after the answer: allowed, as policy saw the address first.
+    assert_eq!(get(to_api), 200, "{}", pc.log());
+    // support.github.com is allowed to resolve, but no toFQDNs selects it.
+    assert_eq!(
+        dig(CLIENT, proxy(dns_port), "support.github.com", &[]).answers,
+        vec!["127.0.0.82"]
+    );
+    assert_ne!(get(to_support), 200);
+
+    let (_, dump) = pc.admin_get("/config_dump");
+    let dump: serde_json::Value = serde_json::from_str(&dump).unwrap();
+    let cache = &dump["dns"]["fqdn_cache"];
+    assert_eq!(cache["selectors"][0]["matchName"], "api.github.com");
+    let names: Vec<&str> = cache["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, vec!["api.github.com.", "support.github.com."]);
+
+    // The TTL (3 s) runs out: denied again.
+    std::thread::sleep(Duration::from_secs(5));
+    assert_ne!(get(to_api), 200, "{}", pc.log());
+    let (_, dump) = pc.admin_get("/config_dump");
+    assert!(!dump.contains("api.github.com."), "{dump}");
+}
+
+#[test]
+fn cache_survives_a_restart() {
+    let (_dnsmasq, _nginx, dns_port, to_api, _to_support, cfg, pol) = fqdn_setup(3600, "");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("fqdn-cache.json");
+    let cfg = format!("{cfg}dns:\n  cacheFile: \"{}\"\n", file.display());
+    {
+        let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
+        pc.wait_ready();
+        assert_eq!(
+            dig(CLIENT, proxy(dns_port), "api.github.com", &[]).status,
+            "NOERROR"
+        );
+        assert_eq!(get(to_api), 200);
+        // Saved within a second of the change.
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while !std::fs::read_to_string(&file)
+            .unwrap_or_default()
+            .contains("api.github.com.")
+        {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "cache never saved:\n{}",
+                pc.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+    // A new process: no lookup yet, and the address is allowed at once.
+    let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
+    pc.wait_ready();
+    assert_eq!(get(to_api), 200, "{}", pc.log());
+    let out = std::process::Command::new(portcullis_bin())
+        .args(["fqdn", "list", "--admin", &pc.admin.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}");
+    let line = text
+        .lines()
+        .find(|l| l.contains("api.github.com."))
+        .unwrap_or_else(|| panic!("no entry in:\n{text}"));
+    assert!(
+        line.starts_with('1') && line.ends_with("127.0.0.81"),
+        "{line}"
+    );
+}
+
+#[test]
+fn dead_upstream_answers_servfail() {
+    let dead = upstream_addr();
+    let port = free_port();
+    let pc = Portcullis::start(
+        &config(port, dead, "dns:\n  upstreamTimeoutMs: 500\n"),
+        &[(
+            "policy.yaml",
+            &policy("        - matchPattern: \"*\"\n", dead.port(), ""),
+        )],
+    );
+    pc.wait_ready();
+    let d = dig(CLIENT, proxy(port), "api.github.com", &[]);
+    assert_eq!(d.status, "SERVFAIL", "{}", d.output);
+    assert!(d.elapsed < Duration::from_secs(2), "{:?}", d.elapsed);
+    let d = dig(CLIENT, proxy(port), "api.github.com", &["+tcp"]);
+    assert_eq!(d.status, "SERVFAIL", "{}", d.output);
+    assert_eq!(
+        pc.metric("portcullis_dns_queries_total{protocol=\"udp\",verdict=\"timeout\"}"),
+        1.0
+    );
+}
+
+#[test]
+fn malformed_queries_are_dropped_or_answered_formerr() {
+    let up = upstream_addr();
+    let _dnsmasq = Dnsmasq::start(up, &records(), 60);
+    let port = free_port();
+    let mut pc = Portcullis::start(
+        &config(port, up, ""),
+        &[(
+            "policy.yaml",
+            &policy("        - matchPattern: \"*\"\n", up.port(), ""),
+        )],
+    );
+    pc.wait_ready();
+    let sock = UdpSocket::bind((CLIENT, 0)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    // A header then a question whose name is a compression pointer to itself.
+    let mut looped = vec![0xAB, 0xCD, 0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0];
+    looped.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1]);
+    sock.send_to(&looped, proxy(port)).unwrap();
+    let (n, _) = sock
+        .recv_from(&mut buf)
+        .expect("FORMERR for a looping name");
+    assert_eq!(&buf[..2], &[0xAB, 0xCD]);
+    assert_eq!(buf[3] & 0x0F, 1, "rcode FORMERR: {:?}", &buf[..n]);
+    // Shorter than a header, and a response: no answer at all.
+    sock.send_to(&[1, 2, 3], proxy(port)).unwrap();
+    let mut response = looped.clone();
+    response[2] |= 0x80;
+    sock.send_to(&response, proxy(port)).unwrap();
+    assert!(
+        sock.recv_from(&mut buf).is_err(),
+        "nothing answers a runt or a response"
+    );
+    // Random garbage of every length.
+    let mut seed = 0x1234_5678u32;
+    for len in 0..300 {
+        let junk: Vec<u8> = (0..len)
+            .map(|_| {
+                seed ^= seed << 13;
+                seed ^= seed >> 17;
+                seed ^= seed << 5;
+                seed as u8
+            })
+            .collect();
+        sock.send_to(&junk, proxy(port)).unwrap();
+    }
+    // A TCP frame announcing 300 bytes and sending 10, then closing.
+    let mut t = TcpStream::connect(proxy(port)).unwrap();
+    t.write_all(&[1, 44]).unwrap();
+    t.write_all(&[0; 10]).unwrap();
+    t.shutdown(std::net::Shutdown::Write).unwrap();
+    t.set_read_timeout(Some(Duration::from_secs(7))).unwrap();
+    assert_eq!(t.read(&mut buf).unwrap_or(0), 0, "closed without a reply");
+
+    assert!(pc.is_running(), "{}", pc.log());
+    assert_eq!(
+        dig(CLIENT, proxy(port), "api.github.com", &[]).status,
+        "NOERROR"
+    );
+    assert!(
+        pc.metric("portcullis_dns_queries_total{protocol=\"udp\",verdict=\"malformed\"}") >= 1.0
+    );
+}
+
+/// The agent's side of `standalonednsproxy.FQDNData`: streams the states
+/// the test queues, and hands back the ACKs and mappings it receives.
+mod agent {
+    use std::sync::Mutex;
+
+    use futures_util::StreamExt;
+    use l7_dns::fqdn_data::{FqdnData, PolicyStateStream};
+    use l7_dns::proto::{
+        FqdnMapping, PolicyState, PolicyStateResponse, ResponseCode, UpdateMappingResponse,
+    };
+    use tokio::sync::mpsc;
+    use tonic::{Request, Response, Status, Streaming};
+
+    pub struct Agent {
+        pub states: Mutex<Option<mpsc::UnboundedReceiver<PolicyState>>>,
+        pub acks: mpsc::UnboundedSender<PolicyStateResponse>,
+        pub mappings: mpsc::UnboundedSender<FqdnMapping>,
+    }
+
+    #[tonic::async_trait]
+    impl FqdnData for Agent {
+        async fn stream_policy_state(
+            &self,
+            mut acks: Streaming<PolicyStateResponse>,
+        ) -> Result<Response<PolicyStateStream>, Status> {
+            let states = self
+                .states
+                .lock()
+                .unwrap()
+                .take()
+                .ok_or_else(|| Status::unavailable("one subscription per test"))?;
+            let tx = self.acks.clone();
+            tokio::spawn(async move {
+                while let Some(Ok(ack)) = acks.next().await {
+                    let _ = tx.send(ack);
+                }
+            });
+            let out = tokio_stream(states);
+            Ok(Response::new(out))
+        }
+
+        async fn update_mapping(
+            &self,
+            req: Request<FqdnMapping>,
+        ) -> Result<Response<UpdateMappingResponse>, Status> {
+            let _ = self.mappings.send(req.into_inner());
+            Ok(Response::new(UpdateMappingResponse {
+                response: ResponseCode::NoError as i32,
+            }))
+        }
+    }
+
+    fn tokio_stream(mut rx: mpsc::UnboundedReceiver<PolicyState>) -> PolicyStateStream {
+        Box::pin(futures_util::stream::poll_fn(move |cx| {
+            rx.poll_recv(cx).map(|o| o.map(Ok))
+        }))
+    }
+}
+
+#[test]
+fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
+    use l7_dns::fqdn_data::FqdnDataServer;
+    use l7_dns::proto::{
+        DnsPolicy, DnsServer, EndpointInfo, IdentityToEndpointMapping, IdentityToPrefixMapping,
+        PolicyState, ResponseCode,
+    };
+    use tokio::sync::mpsc;
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (states_tx, states_rx) = mpsc::unbounded_channel();
+    let (acks_tx, mut acks) = mpsc::unbounded_channel();
+    let (maps_tx, mut mappings) = mpsc::unbounded_channel();
+    let agent = agent::Agent {
+        states: std::sync::Mutex::new(Some(states_rx)),
+        acks: acks_tx,
+        mappings: maps_tx,
+    };
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let agent_addr = listener.local_addr().unwrap();
+    rt.spawn(
+        tonic::transport::Server::builder()
+            .add_service(FqdnDataServer::new(agent))
+            .serve_with_incoming(tokio_stream_incoming(listener)),
+    );
+
+    let up = upstream_addr();
+    let _dnsmasq = Dnsmasq::start(up, &records(), 60);
+    let port = free_port();
+    // The files allow every name; the agent's stream overrides them.
+    let pc = Portcullis::start(
+        &config(
+            port,
+            up,
+            &format!("dns:\n  fqdnData: \"http://{agent_addr}\"\n"),
+        ),
+        &[(
+            "policy.yaml",
+            &policy("        - matchPattern: \"*\"\n", up.port(), ""),
+        )],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(pc.admin_get("/ready").0, 503, "ready before any DNS policy");
+
+    let state = |id: &str, pattern: &str| PolicyState {
+        request_id: id.into(),
+        egress_l7_dns_policy: vec![DnsPolicy {
+            source_endpoint_id: 1,
+            dns_pattern: vec![pattern.into()],
+            dns_servers: vec![DnsServer {
+                dns_server_identity: 100,
+                dns_server_port: u32::from(up.port()),
+                dns_server_proto: 17,
+            }],
+        }],
+        identity_to_endpoint_mapping: vec![IdentityToEndpointMapping {
+            identity: 5001,
+            endpoint_info: vec![EndpointInfo {
+                id: 1,
+                ip: vec![vec![127, 0, 0, 93]],
+            }],
+        }],
+        identity_to_prefix_mapping: vec![IdentityToPrefixMapping {
+            identity: 100,
+            prefix: vec![vec![127, 0, 0, 91, 32]],
+        }],
+    };
+    states_tx.send(state("req-1", "api.github.com")).unwrap();
+    let ack = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), acks.recv()).await })
+        .expect("an ACK")
+        .unwrap();
+    assert_eq!(ack.request_id, "req-1");
+    assert_eq!(ack.response(), ResponseCode::NoError);
+    pc.wait_ready();
+
+    let d = dig(CLIENT, proxy(port), "api.github.com", &[]);
+    assert_eq!(d.status, "NOERROR", "{}\n{}", d.output, pc.log());
+    assert_eq!(
+        dig(CLIENT, proxy(port), "support.github.com", &[]).status,
+        "REFUSED"
+    );
+    let m = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), mappings.recv()).await })
+        .expect("a mapping")
+        .unwrap();
+    assert_eq!(m.fqdn, "api.github.com.");
+    assert_eq!(m.record_ip, vec![vec![127, 0, 0, 81]]);
+    assert!(m.ttl > 0 && m.ttl <= 60, "{}", m.ttl);
+    assert_eq!(m.source_identity, 5001);
+    assert_eq!(m.source_ip, vec![127, 0, 0, 93]);
+    assert_eq!(m.response_code, 0);
+    let md = m.metrics_data.expect("metrics data");
+    assert_eq!(md.server_identity, 100);
+    assert_eq!(md.server_addr, up.to_string());
+    assert_eq!(md.protocol, "udp");
+    assert!(md.allowed);
+
+    // A state that does not compile is refused and the last good one stays.
+    states_tx.send(state("req-2", "bad/name")).unwrap();
+    let ack = rt
+        .block_on(async { tokio::time::timeout(Duration::from_secs(10), acks.recv()).await })
+        .expect("an ACK")
+        .unwrap();
+    assert_eq!(ack.request_id, "req-2");
+    assert_eq!(ack.response(), ResponseCode::ErrorInvalidArgument);
+    assert_eq!(
+        dig(CLIENT, proxy(port), "support.github.com", &[]).status,
+        "REFUSED"
+    );
+    assert_eq!(
+        dig(CLIENT, proxy(port), "api.github.com", &[]).status,
+        "NOERROR"
+    );
+    // The agent listed UDP only: the same name over TCP is refused.
+    assert_eq!(
+        dig(CLIENT, proxy(port), "api.github.com", &["+tcp"]).status,
+        "REFUSED"
+    );
+    let (_, dump) = pc.admin_get("/config_dump");
+    assert!(
+        dump.contains("req-2") && dump.contains("bad/name"),
+        "{dump}"
+    );
+}
+
+fn tokio_stream_incoming(
+    l: tokio::net::TcpListener,
+) -> impl futures_util::Stream<Item = std::io::Result<tokio::net::TcpStream>> {
+    futures_util::stream::unfold(l, |l| async move {
+        let r = l.accept().await.map(|(s, _)| s);
+        Some((r, l))
+    })
+}
