@@ -588,3 +588,32 @@ fn tokio_stream_incoming(
         Some((r, l))
     })
 }
+
+#[test]
+fn shipped_example_translates() {
+    let root = portcullis_tests::workspace_root().join("examples/dns");
+    let config: serde_yaml_ng::Value =
+        serde_yaml_ng::from_str(&std::fs::read_to_string(root.join("portcullis.yaml")).unwrap())
+            .unwrap();
+    let inv: cnp::Inventory = serde_yaml_ng::from_value(serde_yaml_ng::Value::Mapping(
+        config
+            .as_mapping()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| k.as_str() == Some("endpoints") || k.as_str() == Some("identities"))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect(),
+    ))
+    .unwrap();
+    let path = root.join("policy.yaml");
+    let docs = cnp::parse_file(&path, &std::fs::read_to_string(&path).unwrap()).unwrap();
+    let t = cnp::translate(&inv, &docs).unwrap();
+    assert_eq!(t.fqdn_selectors.len(), 1);
+    assert_eq!(t.fqdn_selectors[0].match_name, "api.github.com");
+    assert_eq!(t.dns_policies.len(), 1);
+    assert_eq!(t.dns_policies[0].patterns, vec!["*"]);
+    assert!(t.dns_policies[0]
+        .servers
+        .iter()
+        .all(|s| s.identity == 100 && s.port == 5353));
+}
