@@ -112,6 +112,12 @@ impl AccessLog {
         Ok(AccessLog { tx: Some(tx) })
     }
 
+    /// Whether events are written at all (`accessLog: off` says no), so
+    /// that hot paths need not build events nobody reads.
+    pub fn enabled(&self) -> bool {
+        self.tx.is_some()
+    }
+
     /// Queues an event; returns false when it had to be dropped.
     pub fn log(&self, event: Event) -> bool {
         match &self.tx {

@@ -119,6 +119,8 @@ pub struct Metrics {
     kafka_latency: Histogram,
     pub kafka_closed: Counter,
     dns_queries: Family<DnsLabel, Counter>,
+    /// The hot (protocol, verdict) pairs, resolved once.
+    dns_hot: [(&'static str, &'static str, Counter); 4],
     dns_latency: Histogram,
     pub dns_response_delay_exceeded: Counter,
     pub dns_mapping_failed: Counter,
@@ -274,6 +276,18 @@ impl Metrics {
             kafka_requests,
             kafka_latency,
             kafka_closed,
+            dns_hot: [
+                ("udp", "allowed"),
+                ("udp", "denied"),
+                ("tcp", "allowed"),
+                ("tcp", "denied"),
+            ]
+            .map(|(protocol, verdict)| {
+                let c = dns_queries
+                    .get_or_create(&DnsLabel { protocol, verdict })
+                    .clone();
+                (protocol, verdict, c)
+            }),
             dns_queries,
             dns_latency,
             dns_response_delay_exceeded,
@@ -307,6 +321,14 @@ impl Metrics {
     }
 
     pub fn dns_query(&self, protocol: &'static str, verdict: &'static str) {
+        if let Some((_, _, c)) = self
+            .dns_hot
+            .iter()
+            .find(|(p, v, _)| *p == protocol && *v == verdict)
+        {
+            c.inc();
+            return;
+        }
         self.dns_queries
             .get_or_create(&DnsLabel { protocol, verdict })
             .inc();

@@ -251,6 +251,16 @@ impl Portcullis {
             .collect()
     }
 
+    /// CPU seconds (user + system) the process has used so far.
+    pub fn cpu_seconds(&self) -> f64 {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid())).unwrap();
+        // Fields after the parenthesised command name; utime and stime are 14 and 15.
+        let rest = &stat[stat.rfind(')').unwrap() + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        let ticks: f64 = f[11].parse::<f64>().unwrap() + f[12].parse::<f64>().unwrap();
+        ticks / 100.0
+    }
+
     pub fn is_running(&mut self) -> bool {
         matches!(self.proc.child.try_wait(), Ok(None))
     }

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
-use l7_dns::{harvest, Harvest, Query, Rcode};
+use l7_dns::{harvest, Query, Rcode};
 use serde::Serialize;
 use tracing::debug;
 
@@ -164,12 +164,13 @@ impl Exchange {
         reason: String,
     ) {
         shared.metrics.dns_query(self.protocol, verdict);
-        log(shared, self.event(verdict, rcode.name().into(), reason));
+        log(shared, || self.event(verdict, rcode.name().into(), reason));
     }
 }
 
-fn log(shared: &Shared, e: DnsEvent) {
-    if !shared.access_log.log(Event::Dns(e)) {
+/// Builds the event only when the access log is on.
+fn log(shared: &Shared, make: impl FnOnce() -> DnsEvent) {
+    if shared.access_log.enabled() && !shared.access_log.log(Event::Dns(make())) {
         shared.metrics.access_log_dropped.inc();
     }
 }
@@ -270,7 +271,7 @@ impl Exchange {
         reason: String,
     ) {
         shared.metrics.dns_query(self.protocol, verdict);
-        log(shared, self.event(verdict, rcode.into(), reason));
+        log(shared, || self.event(verdict, rcode.into(), reason));
     }
 }
 
@@ -308,10 +309,9 @@ pub(crate) fn answer(
             )
         }
     };
-    let rcode = l7_dns::message::rcode_name(msg.response_code());
-    let mut event = x.event("allowed", rcode, String::new());
-    event.upstream_latency_us = Some(latency.as_micros() as u64);
     let mut mapping = None;
+    let mut learnt = None;
+    let mut reason = String::new();
     match harvest(&msg) {
         Ok(h) => {
             if let Some(ep) = x.judgement.endpoint {
@@ -322,21 +322,29 @@ pub(crate) fn answer(
                     .get()
                     .map(|_| agent::Mapping::new(x, &h, &msg));
             }
-            let Harvest { ips, ttl, .. } = h;
-            event.ips = ips;
-            event.ttl = Some(ttl);
+            learnt = Some((h.ips, h.ttl));
         }
         Err(e) => {
             if !matches!(
                 e,
                 l7_dns::HarvestError::NotNoError(_) | l7_dns::HarvestError::NoAddresses
             ) {
-                event.reason = format!("answer not cached: {e}");
+                debug!(name = %x.query.name, error = %e, "answer not cached");
+                reason = format!("answer not cached: {e}");
             }
         }
     }
     l7_dns::message::set_id(&mut bytes, x.query.message.id());
     shared.metrics.dns_query(x.protocol, "allowed");
-    log(shared, event);
+    log(shared, || {
+        let rcode = l7_dns::message::rcode_name(msg.response_code());
+        let mut event = x.event("allowed", rcode, reason);
+        event.upstream_latency_us = Some(latency.as_micros() as u64);
+        if let Some((ips, ttl)) = learnt {
+            event.ips = ips;
+            event.ttl = Some(ttl);
+        }
+        event
+    });
     (bytes, mapping)
 }

@@ -62,11 +62,20 @@ async fn run(
     let mut seq = 0u64;
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let far = Duration::from_secs(3600);
+    // One timer, moved only when the earliest deadline changes: a timer
+    // made per loop turn costs a timer-wheel insertion per datagram.
+    let timer = tokio::time::sleep(far);
+    tokio::pin!(timer);
+    let mut armed: Option<Instant> = None;
 
     loop {
-        let next = deadlines
-            .front()
-            .map_or_else(|| Instant::now() + far, |d| d.0);
+        let next = deadlines.front().map(|d| d.0);
+        if next != armed {
+            timer
+                .as_mut()
+                .reset(next.unwrap_or_else(|| Instant::now() + far));
+            armed = next;
+        }
         tokio::select! {
             biased;
             r = upstream.readable() => {
@@ -147,7 +156,10 @@ async fn run(
                     }
                 }
             }
-            _ = tokio::time::sleep_until(next) => {
+            () = &mut timer => {
+                // An elapsed timer stays ready: park it until a deadline arms it.
+                timer.as_mut().reset(Instant::now() + far);
+                armed = None;
                 let now = Instant::now();
                 while let Some(&(at, id, s)) = deadlines.front() {
                     if at > now {
