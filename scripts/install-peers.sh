@@ -25,12 +25,19 @@ declare -A APT_FOR_CMD=(
   [h2load]=nghttp2-client
   [curl]=curl
   [kcat]=kcat
+  # DNS: tests and bench/dns.sh (dig queries, dnsperf loads, dnsdist is the peer proxy).
+  [dig]=bind9-dnsutils
+  [dnsperf]=dnsperf
+  [dnsdist]=dnsdist
 )
 # Network tools for tests/tests/redirect.rs (network namespaces, iptables REDIRECT
-# and TPROXY, policy routing). They live in /usr/sbin, which a non-root PATH may lack.
+# and TPROXY, policy routing), and dnsmasq, the DNS origin of the DNS tests and
+# bench/dns.sh (dnsmasq-base: the binary without the system service on :53).
+# They live in /usr/sbin, which a non-root PATH may lack.
 declare -A APT_FOR_SBIN_CMD=(
   [ip]=iproute2
   [iptables]=iptables
+  [dnsmasq]=dnsmasq-base
 )
 have_sbin() { command -v "$1" >/dev/null 2>&1 || [[ -x /usr/sbin/$1 || -x /sbin/$1 ]]; }
 
@@ -73,9 +80,9 @@ if ! python3 -m pip --version >/dev/null 2>&1; then apt_missing+=(python3-pip); 
 if ((${#apt_missing[@]})); then
   command -v apt-get >/dev/null 2>&1 || die "missing ${apt_missing[*]} and no apt-get to install them"
   log "apt: installing ${apt_missing[*]}"
-  # Packages like nginx start a system service on :80 when installed; the tests
-  # and the demo need that port (127.0.0.10:80), so forbid service starts while
-  # installing unless the machine already has its own policy.
+  # Packages like nginx (and dnsdist) start a system service on :80 (:53) when
+  # installed; the tests and the demo need that port (127.0.0.10:80), so forbid
+  # service starts while installing unless the machine already has its own policy.
   policy=/usr/sbin/policy-rc.d
   if [[ ! -e $policy ]]; then
     printf '#!/bin/sh\nexit 101\n' | "${SUDO[@]}" tee "$policy" >/dev/null
@@ -92,7 +99,7 @@ if ((${#apt_missing[@]})); then
     have_sbin "$cmd" || die "$cmd still missing after apt-get install"
   done
 else
-  log "apt peers present (nginx haproxy wrk h2load curl ip iptables python3-pip)"
+  log "apt peers present (nginx haproxy wrk h2load curl kcat ip iptables dig dnsperf dnsdist dnsmasq python3-pip)"
 fi
 
 # ---- pip ----------------------------------------------------------------------
@@ -132,4 +139,4 @@ else
 fi
 
 envoy_version=$(envoy --version 2>/dev/null | grep -oE 'version: [0-9a-f]+/[0-9.]+' | cut -d/ -f2 || true)
-log "ok: nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), haproxy $(haproxy -v | awk 'NR==1{print $3}'), envoy ${envoy_version:-?}, $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')"
+log "ok: nginx $(nginx -v 2>&1 | sed 's|.*nginx/||'), haproxy $(haproxy -v | awk 'NR==1{print $3}'), envoy ${envoy_version:-?}, $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}'), $(dnsdist --version 2>/dev/null | awk 'NR==1{print $1, $2}'), dnsperf $(dnsperf -H 2>&1 | awk '/^Version/{print $2; exit}')"

@@ -1,0 +1,387 @@
+#!/usr/bin/env bash
+# DNS benchmark: dnsperf against dnsmasq directly, through dnsdist enforcing the
+# same allow-list as the Portcullis policy, and through Portcullis' DNS proxy
+# (a CNP `dns: [{matchPattern: "*.bench.test"}]` rule, toFQDNs harvesting on),
+# all on loopback in one run. Prints queries/s, latency at saturation and at a
+# fixed rate, ratios to direct and Portcullis / dnsdist. See bench/README.md.
+#
+#   bash bench/dns.sh
+#   SKIP_PORTCULLIS=1 bash bench/dns.sh          # direct and dnsdist only, no build
+#   PORTCULLIS_BIN=target/release/portcullis ROUNDS=3 bash bench/dns.sh
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+DURATION=${DURATION:-10}          # seconds of the measured saturating run, per leg
+WARMUP=${WARMUP:-2}               # unmeasured seconds of load before it
+OUTSTANDING=${OUTSTANDING:-200}   # dnsperf -q: queries in flight
+CLIENTS=${CLIENTS:-10}            # dnsperf -c: sockets (source ports)
+THREADS=${THREADS:-1}             # dnsperf -T
+RATE=${RATE:-20000}               # dnsperf -Q of the fixed-rate latency run (0: skip it)
+RATE_DURATION=${RATE_DURATION:-5} # its seconds
+NAMES=${NAMES:-1000}              # names in the zone and in the query file
+ROUNDS=${ROUNDS:-1}               # >1: legs alternate ROUNDS times, the median-qps round is shown
+SKIP_PORTCULLIS=${SKIP_PORTCULLIS:-0}
+TARGETS=${TARGETS:-"direct dnsdist portcullis"}
+PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn}
+DNSDIST_LISTENERS=${DNSDIST_LISTENERS:-1}  # dnsdist UDP listener threads (reusePort sockets)
+DNSMASQ_NICE=${DNSMASQ_NICE:-0}   # e.g. -5 (root) to favour the origin over load generator and proxy
+KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the temp dir (configs, logs) after the run
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
+
+PORT=5300
+ORIGIN_IP=127.0.0.60   # dnsmasq
+CLIENT_IP=127.0.0.61   # dnsperf and dig send from here (Portcullis endpoint 1)
+declare -A IP=([direct]=$ORIGIN_IP [dnsdist]=127.0.0.62 [portcullis]=127.0.0.63)
+declare -A DESC=([direct]="dnsmasq" [dnsdist]="dnsdist ($DNSDIST_LISTENERS udp thr)" [portcullis]="portcullis")
+ADMIN=127.0.0.1:19953
+
+log() { printf '[dns-bench] %s\n' "$*" >&2; }
+die() { printf '[dns-bench] ERROR: %s\n' "$*" >&2; exit 1; }
+
+[[ $SKIP_PORTCULLIS == 1 ]] && TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | grep -vx portcullis | tr '\n' ' ')
+[[ " $TARGETS " == *" direct "* ]] || die "TARGETS must include direct (every ratio is to it)"
+for t in $TARGETS; do [[ -n ${IP[$t]:-} ]] || die "unknown target $t (direct dnsdist portcullis)"; done
+for v in DURATION WARMUP OUTSTANDING CLIENTS THREADS RATE RATE_DURATION NAMES ROUNDS DNSDIST_LISTENERS; do
+  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"
+done
+((NAMES >= 1 && NAMES <= 62500)) || die "NAMES must be in 1..62500"
+((DNSDIST_LISTENERS >= 1)) || die "DNSDIST_LISTENERS must be at least 1"
+for tool in dig dnsperf curl awk; do
+  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run scripts/install-peers.sh"
+done
+DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
+[[ -x $DNSMASQ ]] || die "dnsmasq is missing: run scripts/install-peers.sh"
+if [[ " $TARGETS " == *" dnsdist "* ]]; then
+  command -v dnsdist >/dev/null 2>&1 || die "dnsdist is missing: run scripts/install-peers.sh"
+fi
+
+if [[ " $TARGETS " == *" portcullis "* ]]; then
+  if [[ -z ${PORTCULLIS_BIN:-} ]]; then
+    PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
+    log "building portcullis (release) in $CARGO_TARGET_DIR"
+    (cd "$repo" && cargo build --release -p portcullis >&2)
+  else
+    [[ -x $PORTCULLIS_BIN ]] || die "PORTCULLIS_BIN=$PORTCULLIS_BIN is not an executable"
+    log "using PORTCULLIS_BIN=$PORTCULLIS_BIN as it is (not rebuilt)"
+  fi
+fi
+
+work=$(mktemp -d /tmp/portcullis-dns-bench.XXXXXX)
+declare -A pid=()
+failed=0
+# shellcheck disable=SC2317  # invoked by the trap
+cleanup() {
+  local p
+  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -f "$work"/*.v
+  if [[ $KEEP_WORK == 1 || $failed != 0 ]]; then
+    log "configs and logs kept in $work"
+  else
+    rm -rf "$work"
+  fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+fail() { failed=1; die "$@"; }
+
+# spawn NAME CMD... : run in the background, output to $work/NAME.log
+spawn() {
+  local name=$1
+  shift
+  "$@" >"$work/$name.log" 2>&1 &
+  pid[$name]=$!
+}
+
+# ------------------------------------------------------------------- zone --
+# host00001.bench.test .. : A 10.60.x.y, served by dnsmasq from an addn-hosts file.
+awk -v n="$NAMES" 'BEGIN { for (i = 1; i <= n; i++) printf "10.60.%d.%d host%05d.bench.test\n", int(i / 250), i % 250 + 1, i }' >"$work/hosts"
+awk '{ print $2, "A" }' "$work/hosts" >"$work/queries"
+first_name=$(awk 'NR == 1 { print $2 }' "$work/hosts")
+first_addr=$(awk 'NR == 1 { print $1 }' "$work/hosts")
+
+# ---------------------------------------------------------------- configs --
+# dnsdist: the allow-list as Cilium compiles `matchPattern: "*.bench.test"` (one
+# label of [-a-zA-Z0-9_]*, anchored; dnsdist matches the name without its final
+# dot and case-insensitively), everything else REFUSED, as Cilium's DNS proxy
+# answers by default. No packet cache (dnsdist has none unless one is set with
+# setPacketCache): every allowed query is forwarded to dnsmasq, as Portcullis
+# must, since it harvests the answer. Threads: DNSDIST_LISTENERS UDP listener
+# threads (SO_REUSEPORT sockets on the same address) and dnsdist's one responder
+# thread for the backend.
+{
+  echo 'setSecurityPollSuffix("")  -- else it looks up a name outside at start'
+  echo "setLocal(\"${IP[dnsdist]}:$PORT\", {reusePort=true})"
+  for ((i = 1; i < DNSDIST_LISTENERS; i++)); do echo "addLocal(\"${IP[dnsdist]}:$PORT\", {reusePort=true})"; done
+} >"$work/dnsdist.conf"
+cat >>"$work/dnsdist.conf" <<EOF
+-- dnsmasq answers the default check (a.root-servers.net) REFUSED, which dnsdist counts
+-- as up: check a zone name and require an answer, so "up" means the zone is served.
+newServer({address="$ORIGIN_IP:$PORT", name="dnsmasq", checkName="$first_name.", checkType="A", mustResolve=true})
+addAction(NotRule(RegexRule("^[-a-zA-Z0-9_]*\\\\.bench\\\\.test\$")), RCodeAction(DNSRCode.REFUSED))
+EOF
+
+mkdir -p "$work/portcullis"
+cat >"$work/portcullis/policy.yaml" <<EOF
+apiVersion: cilium.io/v2
+kind: CiliumNetworkPolicy
+metadata: {name: dns-bench}
+spec:
+  endpointSelector: {matchLabels: {app: bench}}
+  egress:
+  - toEndpoints:
+    - matchLabels: {"k8s:io.kubernetes.pod.namespace": kube-system, "k8s:k8s-app": kube-dns}
+    toPorts:
+    - ports: [{port: "$PORT", protocol: ANY}]
+      rules:
+        dns: [{matchPattern: "*.bench.test"}]
+  - toFQDNs: [{matchPattern: "*.bench.test"}]
+    toPorts:
+    - ports: [{port: "80", protocol: TCP}]
+EOF
+cat >"$work/portcullis/portcullis.yaml" <<EOF
+admin: $ADMIN
+accessLog: "off"
+listeners:
+- name: dns
+  address: ${IP[portcullis]}
+  port: $PORT
+  direction: egress
+  protocol: dns
+  upstream: $ORIGIN_IP:$PORT
+endpoints:
+- id: 1
+  ips: [$CLIENT_IP]
+  labels: {app: bench}
+identities:
+- id: 100
+  namespace: kube-system
+  labels: {k8s-app: kube-dns}
+  cidrs: [$ORIGIN_IP/32]
+policies: [policy.yaml]
+EOF
+
+# -------------------------------------------------------------- processes --
+# status NAME SERVER: the rcode dig gets for an A query sent from the client address.
+status() {
+  dig -b "$CLIENT_IP" -p "$PORT" "@$2" "$1" A +tries=1 +time=2 2>/dev/null |
+    sed -n 's/.*status: \([A-Z]*\).*/\1/p'
+}
+wait_answer() {   # wait_answer NAME SERVER PID: until an allowed query gets NOERROR
+  local i
+  for ((i = 0; i < 100; i++)); do
+    [[ $(status "$first_name" "$2") == NOERROR ]] && return 0
+    kill -0 "$3" 2>/dev/null || break
+    sleep 0.1
+  done
+  log "$1 does not answer $first_name on $2:$PORT; its log:"
+  tail -n 20 "$work/$1.log" >&2 || true
+  return 1
+}
+
+# One thread, all from memory: names from the hosts file, long TTL, no upstream.
+# --local makes unknown names under bench.test NXDOMAIN rather than REFUSED.
+nice_cmd=()
+[[ $DNSMASQ_NICE != 0 ]] && nice_cmd=(nice -n "$DNSMASQ_NICE")
+spawn dnsmasq "${nice_cmd[@]}" "$DNSMASQ" --keep-in-foreground --log-facility=- --conf-file=/dev/null --pid-file= \
+  --user="$(id -un)" --group="$(id -gn)" --port=$PORT --listen-address=$ORIGIN_IP --bind-interfaces \
+  --no-resolv --no-hosts --addn-hosts="$work/hosts" --local=/bench.test/ --local-ttl=86400 --cache-size=10000
+wait_answer dnsmasq "$ORIGIN_IP" "${pid[dnsmasq]}" || fail "dnsmasq did not start"
+
+start_target() {
+  case $1 in
+    direct) ;;
+    dnsdist)
+      spawn dnsdist dnsdist --supervised --disable-syslog -C "$work/dnsdist.conf"
+      wait_answer dnsdist "${IP[dnsdist]}" "${pid[dnsdist]}" ;;
+    portcullis)
+      RUST_LOG=$PORTCULLIS_LOG spawn portcullis "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
+      local i
+      for ((i = 0; i < 150; i++)); do
+        curl -sf -o /dev/null "http://$ADMIN/ready" && break
+        kill -0 "${pid[portcullis]}" 2>/dev/null || break
+        sleep 0.1
+      done
+      if ! curl -sf -o /dev/null "http://$ADMIN/ready"; then
+        log "portcullis not ready (http://$ADMIN/ready); its log:"
+        tail -n 20 "$work/portcullis.log" >&2 || true
+        return 1
+      fi
+      wait_answer portcullis "${IP[portcullis]}" "${pid[portcullis]}" ;;
+  esac
+}
+
+# The allow-list in force: an allowed name is answered with dnsmasq's record; a
+# forwarded name dnsmasq lacks is its NXDOMAIN; names outside it are REFUSED.
+check_target() {
+  local server=${IP[$1]} got
+  got=$(dig -b "$CLIENT_IP" -p "$PORT" "@$server" "$first_name" A +short +tries=1 +time=2 2>&1) || true
+  [[ $got == "$first_addr" ]] || { echo "$first_name A gave '$got', not $first_addr"; return 1; }
+  [[ $(status nope.bench.test "$server") == NXDOMAIN ]] || { echo "nope.bench.test is not NXDOMAIN"; return 1; }
+  [[ $1 == direct ]] && return 0
+  local name st
+  for name in www.example.com "a.$first_name" bench.test xbench.test; do
+    st=$(status "$name" "$server")
+    [[ $st == REFUSED ]] || { echo "$name gave '${st:-no answer}', not REFUSED"; return 1; }
+  done
+}
+
+# ----------------------------------------------------------------- measure --
+cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }   # ticks
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }   # busy, softirq
+TCK=$(getconf CLK_TCK)
+
+# p50 and p99 in ms of the NOERROR/NXDOMAIN... lines of dnsperf -v ("> RCODE name type secs";
+# lost queries are "> T name type" and are left out: dnsperf reports them).
+percentiles() {
+  awk '$1 == ">" && NF == 5 { us = int($5 * 1e6 + 0.5); h[us]++; n++; if (us > max) max = us }
+    END {
+      if (n == 0) { print "- -"; exit }
+      t50 = n * 0.50; t99 = n * 0.99; c = 0; p50 = -1
+      for (us = 0; us <= max; us++) {
+        if (!(us in h)) continue
+        c += h[us]
+        if (p50 < 0 && c >= t50) p50 = us
+        if (c >= t99) { p99 = us; break }
+      }
+      printf "%.3f %.3f\n", p50 / 1000, p99 / 1000
+    }' "$1"
+}
+
+# field FILE LABEL: the first number after "LABEL:" in dnsperf's summary
+field() { sed -n "s/^ *$2: *\([0-9.]*\).*/\1/p" "$1" | head -1; }
+
+declare -A R=()   # "$target,$round,key" -> value
+measure() {   # measure TARGET ROUND
+  local t=$1 r=$2 server=${IP[$1]} out=$work/$1-$2 proxy_pid=${pid[$1]:-}
+  local args=(-s "$server" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -T "$THREADS" -t 2)
+  ((WARMUP > 0)) && dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$WARMUP" >/dev/null 2>&1
+  local m0 p0 b0 s0 t0 m1 p1 b1 s1 t1
+  m0=$(cpu_of "${pid[dnsmasq]}") p0=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
+  read -r b0 s0 < <(busy_ticks)
+  t0=$(date +%s.%N)
+  local TIMEFORMAT='%U %S'
+  { time dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$DURATION" -v >"$out.v" 2>"$out.err"; } 2>"$out.time" ||
+    { R[$t,$r,fail]="dnsperf failed: $(tail -n 1 "$out.err")"; log "$t: ${R[$t,$r,fail]}"; return 1; }
+  m1=$(cpu_of "${pid[dnsmasq]}") p1=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
+  read -r b1 s1 < <(busy_ticks)
+  t1=$(date +%s.%N)
+  grep -v '^>' "$out.v" >"$out.txt"
+  read -r "R[$t,$r,p50]" "R[$t,$r,p99]" < <(percentiles "$out.v")
+  rm -f "$out.v"
+  R[$t,$r,qps]=$(field "$out.txt" "Queries per second")
+  R[$t,$r,avg]=$(awk -v s="$(field "$out.txt" "Average Latency (s)")" 'BEGIN { printf "%.3f", s * 1000 }')
+  R[$t,$r,lost]=$(sed -n 's/^ *Queries lost: *[0-9]* (\([0-9.]*%\)).*/\1/p' "$out.txt")
+  R[$t,$r,codes]=$(sed -n 's/^ *Response codes: *//p' "$out.txt")
+  local wall gen
+  wall=$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')
+  gen=$(awk '{ print $1 + $2 }' "$out.time")
+  # CPU in cores (CPU seconds / wall seconds) over the measured run (dnsperf itself
+  # has a sender and a receiver thread: it can use more than one).
+  # "other" is every other process: a concurrent build shows up there.
+  R[$t,$r,cpu]=$(awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v g="$gen" -v w="$wall" \
+    -v k="$TCK" -v x="$proxy_pid" 'BEGIN { o = (b - s - m - p) / k - g; if (o < 0) o = 0
+      printf "%.2f %s %.2f %.2f %.2f", m / k / w, (x == "" ? "-" : sprintf("%.2f", p / k / w)), g / w, s / k / w, o / w }')
+  # A leg that did not answer NOERROR to every completed query measured nothing useful.
+  local codes=${R[$t,$r,codes]}
+  if [[ -z ${R[$t,$r,qps]} || ! $codes =~ ^NOERROR\ [0-9]+\ \(100\.00%\)$ ]]; then
+    R[$t,$r,fail]="response codes '${codes:-none}', not all NOERROR"
+    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    log "!!! $t: FAILED BENCH: response codes '${codes:-none}' (every query must be NOERROR)"
+    log "!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!"
+    return 1
+  fi
+  if awk -v l="${R[$t,$r,lost]%\%}" 'BEGIN { exit !(l > 1) }'; then
+    R[$t,$r,fail]="${R[$t,$r,lost]} of the queries lost"
+    log "!!! $t: FAILED BENCH: ${R[$t,$r,fail]}"
+    return 1
+  fi
+  if ((RATE > 0)); then
+    dnsperf "${args[@]}" -q "$OUTSTANDING" -Q "$RATE" -l "$RATE_DURATION" -v >"$out-rate.v" 2>/dev/null ||
+      { R[$t,$r,fail]="fixed-rate dnsperf failed"; log "$t: ${R[$t,$r,fail]}"; return 1; }
+    grep -v '^>' "$out-rate.v" >"$out-rate.txt"
+    read -r "R[$t,$r,rp50]" "R[$t,$r,rp99]" < <(percentiles "$out-rate.v")
+    rm -f "$out-rate.v"
+    sed -n 's/^ *Response codes: *//p' "$out-rate.txt" | grep -qE '^NOERROR [0-9]+ \(100\.00%\)$' ||
+      { R[$t,$r,fail]="at $RATE qps: response codes '$(sed -n 's/^ *Response codes: *//p' "$out-rate.txt")'"
+        log "!!! $t: FAILED BENCH ${R[$t,$r,fail]}"; return 1; }
+  fi
+}
+
+load=$(cut -d' ' -f1 /proc/loadavg)
+if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
+  log "WARNING: load average is $load before starting: other work shares the CPUs, numbers will be low and noisy"
+fi
+
+declare -A skip=()
+for t in $TARGETS; do
+  [[ $t == direct ]] && continue
+  start_target "$t" || { skip[$t]="did not start, see $work/$t.log"; failed=1; continue; }
+done
+for t in $TARGETS; do
+  [[ -n ${skip[$t]:-} ]] && continue
+  if ! reason=$(check_target "$t"); then
+    skip[$t]="FAILED check: $reason"
+    failed=1
+    log "!!! $t: FAILED BENCH: $reason"
+  fi
+done
+
+for ((round = 1; round <= ROUNDS; round++)); do
+  for t in $TARGETS; do
+    [[ -n ${skip[$t]:-} ]] && continue
+    log "round $round/$ROUNDS: $t (${DURATION}s saturating$( ((RATE > 0)) && echo ", ${RATE_DURATION}s at $RATE qps"))"
+    measure "$t" "$round" || { skip[$t]="FAILED BENCH: ${R[$t,$round,fail]:-see above}"; failed=1; }
+  done
+done
+
+# The round with the median queries/s of each target.
+declare -A pick=()
+for t in $TARGETS; do
+  [[ -n ${skip[$t]:-} ]] && continue
+  pick[$t]=$(for ((round = 1; round <= ROUNDS; round++)); do echo "${R[$t,$round,qps]} $round"; done |
+    sort -g | awk '{ a[NR] = $2 } END { print a[int((NR + 1) / 2)] }')
+done
+get() { local r=${pick[$1]:-}; [[ -n $r ]] && echo "${R[$1,$r,$2]:-}"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
+added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && a != "-" && b != "-") printf "%+.3f", a - b; else print "-" }'; }
+
+echo
+echo "Portcullis DNS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), load average at start $load"
+echo "dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION (after ${WARMUP}s warm-up), $NAMES names, A queries from $CLIENT_IP; round with median qps of $ROUNDS"
+printf '%-20s %10s %9s %8s %8s %8s %9s %7s   %-23s\n' target qps vs_direct avg_ms p50_ms p99_ms "+p99_ms" lost "cpu: dnsmasq/proxy/dnsperf/softirq/other"
+for t in $TARGETS; do
+  if [[ -n ${skip[$t]:-} ]]; then
+    printf '%-20s %s\n' "${DESC[$t]}" "${skip[$t]}"
+    continue
+  fi
+  printf '%-20s %10.0f %9s %8s %8s %8s %9s %7s   %s\n' "${DESC[$t]}" "$(get "$t" qps)" \
+    "$(ratio "$(get "$t" qps)" "$(get direct qps)")" "$(get "$t" avg)" "$(get "$t" p50)" "$(get "$t" p99)" \
+    "$(added "$(get "$t" p99)" "$(get direct p99)")" "$(get "$t" lost)" "$(get "$t" cpu | tr ' ' /)"
+done
+if ((RATE > 0)); then
+  echo
+  echo "latency at a fixed $RATE qps (dnsperf -Q $RATE -l $RATE_DURATION), same round"
+  printf '%-20s %8s %8s %9s\n' target p50_ms p99_ms "+p99_ms"
+  for t in $TARGETS; do
+    [[ -n ${skip[$t]:-} ]] && continue
+    printf '%-20s %8s %8s %9s\n' "${DESC[$t]}" "$(get "$t" rp50)" "$(get "$t" rp99)" "$(added "$(get "$t" rp99)" "$(get direct rp99)")"
+  done
+fi
+echo
+for pair in "dnsdist direct" "portcullis direct" "portcullis dnsdist"; do
+  read -r a b <<<"$pair"
+  [[ -n ${pick[$a]:-} && -n ${pick[$b]:-} ]] || continue
+  line="$a / $b: $(ratio "$(get "$a" qps)" "$(get "$b" qps)") qps"
+  [[ $pair == "portcullis dnsdist" ]] && line+=" (target >= 1.20x)"
+  echo "$line"
+done
+echo "cpu = cores busy during the saturating run (CPU seconds / wall seconds): dnsmasq, the proxy, dnsperf,"
+echo "      kernel softirq (loopback delivery, whoever it ran for) and every other process (a build shows here)."
+for t in $TARGETS; do
+  [[ -n ${pick[$t]:-} ]] || continue
+  awk -v c="$(get "$t" cpu | cut -d' ' -f1)" 'BEGIN { exit !(c >= 0.95) }' &&
+    echo "note: dnsmasq used a whole core on the $t leg: the origin, not the proxy, limited it"
+done
+exit "$failed"
