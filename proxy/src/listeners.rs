@@ -93,10 +93,16 @@ impl ListenerSpec {
     }
 }
 
-/// The UDP half of a DNS listener: one SO_REUSEPORT socket per worker, so
-/// the kernel spreads clients over workers by their address.
-fn bind_udp(addr: SocketAddr, spec: &ListenerSpec) -> std::io::Result<std::net::UdpSocket> {
-    let socket = Socket::new(Domain::for_address(addr), Type::DGRAM, Some(Protocol::UDP))?;
+/// A bound, non-blocking SO_REUSEPORT socket of `ty` with the listener's
+/// transparency and mark: one per worker, so the kernel spreads
+/// connections (and, for UDP, clients) over workers.
+fn bind_socket(
+    addr: SocketAddr,
+    spec: &ListenerSpec,
+    ty: Type,
+    protocol: Protocol,
+) -> std::io::Result<Socket> {
+    let socket = Socket::new(Domain::for_address(addr), ty, Some(protocol))?;
     socket.set_reuse_address(true)?;
     socket.set_reuse_port(true)?;
     if spec.transparent {
@@ -109,29 +115,22 @@ fn bind_udp(addr: SocketAddr, spec: &ListenerSpec) -> std::io::Result<std::net::
     if let Some(mark) = spec.mark {
         socket.set_mark(mark)?;
     }
-    // Bursts of queries queue in the kernel while a worker is busy.
-    let _ = socket.set_recv_buffer_size(4 << 20);
+    if ty == Type::DGRAM {
+        // Bursts of queries queue in the kernel while a worker is busy.
+        let _ = socket.set_recv_buffer_size(4 << 20);
+    }
     socket.set_nonblocking(true)?;
     socket.bind(&addr.into())?;
-    Ok(socket.into())
+    Ok(socket)
+}
+
+/// The UDP half of a DNS listener.
+fn bind_udp(addr: SocketAddr, spec: &ListenerSpec) -> std::io::Result<std::net::UdpSocket> {
+    Ok(bind_socket(addr, spec, Type::DGRAM, Protocol::UDP)?.into())
 }
 
 fn bind_one(addr: SocketAddr, spec: &ListenerSpec) -> std::io::Result<std::net::TcpListener> {
-    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
-    socket.set_reuse_address(true)?;
-    socket.set_reuse_port(true)?;
-    if spec.transparent {
-        if addr.is_ipv4() {
-            socket.set_ip_transparent_v4(true)?;
-        } else {
-            socket.set_ip_transparent_v6(true)?;
-        }
-    }
-    if let Some(mark) = spec.mark {
-        socket.set_mark(mark)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&addr.into())?;
+    let socket = bind_socket(addr, spec, Type::STREAM, Protocol::TCP)?;
     socket.listen(BACKLOG)?;
     Ok(socket.into())
 }
