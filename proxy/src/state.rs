@@ -21,7 +21,7 @@ use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
 
 /// One consistent view of policy: endpoints' rules and peers' identities.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct PolicyState {
     pub snapshot: Arc<PolicySnapshot>,
     pub identities: Arc<IdentityTable>,
@@ -140,17 +140,15 @@ impl Shared {
     pub fn publish_snapshot(&self, snapshot: Arc<PolicySnapshot>) {
         self.policy.rcu(|cur| PolicyState {
             snapshot: snapshot.clone(),
-            identities: cur.identities.clone(),
-            fqdn: cur.fqdn.clone(),
+            ..PolicyState::clone(cur)
         });
         self.swapped();
     }
 
     pub fn publish_identities(&self, identities: Arc<IdentityTable>) {
         self.policy.rcu(|cur| PolicyState {
-            snapshot: cur.snapshot.clone(),
             identities: identities.clone(),
-            fqdn: cur.fqdn.clone(),
+            ..PolicyState::clone(cur)
         });
         self.swapped();
     }
@@ -161,9 +159,8 @@ impl Shared {
     /// alive while connections use them; new connections see the change.
     pub fn publish_fqdn(&self, fqdn: Arc<crate::dns::fqdn::FqdnIdentities>) {
         self.policy.rcu(|cur| PolicyState {
-            snapshot: cur.snapshot.clone(),
-            identities: cur.identities.clone(),
             fqdn: fqdn.clone(),
+            ..PolicyState::clone(cur)
         });
     }
 

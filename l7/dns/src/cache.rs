@@ -214,14 +214,18 @@ impl FqdnCache {
             }
             None => Vec::new(),
         };
-        let ids = self.selectors.identities_of(name);
+        // The selectors are matched only when an address comes or goes: a
+        // repeated answer just moves expiries.
+        let selectors = &self.selectors;
+        let mut ids: Option<Vec<u32>> = None;
         for ip in ips {
             match list.iter_mut().find(|c| c.ip == *ip) {
                 Some(c) => c.expires = c.expires.max(expires),
                 None => {
                     list.push(CachedIp { ip: *ip, expires });
                     change.added += 1;
-                    change.identities_changed |= add_refs(&mut self.refs, *ip, &ids);
+                    let ids = ids.get_or_insert_with(|| selectors.identities_of(name));
+                    change.identities_changed |= add_refs(&mut self.refs, *ip, ids);
                 }
             }
         }
@@ -233,7 +237,8 @@ impl FqdnCache {
                 .expect("list is longer than a positive limit");
             let gone = list.swap_remove(i);
             change.removed += 1;
-            change.identities_changed |= drop_refs(&mut self.refs, gone.ip, &ids);
+            let ids = ids.get_or_insert_with(|| selectors.identities_of(name));
+            change.identities_changed |= drop_refs(&mut self.refs, gone.ip, ids);
         }
         self.by_expiry.insert((first_expiry(&list), key.clone()));
         self.entries.insert(key, list);

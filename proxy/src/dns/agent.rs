@@ -83,16 +83,18 @@ impl Mapping {
             }),
         })
     }
-}
 
-impl Link {
-    /// Sends a mapping and waits for the agent's answer, at most
-    /// `max_delay`; past it the reply goes out anyway, counted
-    /// (`portcullis_dns_response_delay_exceeded_total`), as the agent's
-    /// own proxy does after `tofqdns-proxy-response-max-delay`.
-    pub async fn send(&self, m: Mapping, max_delay: Duration, shared: &Shared) {
-        let fqdn = m.0.fqdn.clone();
-        match tokio::time::timeout(max_delay, update_mapping(self.channel.clone(), m.0)).await {
+    /// Sends the mapping to the agent and waits for its answer, at most
+    /// `dns.responseMaxDelayMs`; past it the reply goes out anyway, counted
+    /// (`portcullis_dns_response_delay_exceeded_total`), as the agent's own
+    /// proxy does after `tofqdns-proxy-response-max-delay`.
+    pub async fn deliver(self, shared: &Shared) {
+        let Some(link) = shared.dns.agent.get() else {
+            return;
+        };
+        let max_delay = Duration::from_millis(shared.dns.config().response_max_delay_ms);
+        let fqdn = self.0.fqdn.clone();
+        match tokio::time::timeout(max_delay, update_mapping(link.channel.clone(), self.0)).await {
             Ok(Ok(r)) if r.response() == ResponseCode::NoError => {}
             Ok(Ok(r)) => {
                 shared.metrics.dns_mapping_failed.inc();

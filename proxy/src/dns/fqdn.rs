@@ -92,9 +92,15 @@ impl Fqdn {
     /// Records an allowed answer. When it changes which identities an
     /// address carries, policy sees the change before this returns, so the
     /// reply can go to the client right after.
-    pub fn learn(&self, endpoint: u64, h: &Harvest, shared: &Shared) -> Change {
+    pub fn learn(&self, endpoint: u64, h: &Harvest, shared: &Shared) {
         let mut cache = self.lock();
         let change = cache.insert(endpoint, &h.name, &h.ips, h.ttl, unix_now());
+        self.settle(&cache, change, shared);
+    }
+
+    /// After a change: policy gets the new identities (if they moved), the
+    /// cache is marked for saving (if it changed) and the gauge follows.
+    fn settle(&self, cache: &FqdnCache, change: Change, shared: &Shared) {
         if change.identities_changed {
             shared.publish_fqdn(Arc::new(FqdnIdentities(cache.identities())));
         }
@@ -102,7 +108,6 @@ impl Fqdn {
             self.dirty.store(true, Ordering::Relaxed);
         }
         shared.metrics.fqdn_names.set(cache.len() as i64);
-        change
     }
 
     pub fn entries(&self) -> Vec<Entry> {
@@ -132,17 +137,10 @@ impl Fqdn {
     }
 
     fn tick(&self, shared: &Shared) {
-        let change = {
+        {
             let mut cache = self.lock();
             let change = cache.expire(unix_now());
-            if change.identities_changed {
-                shared.publish_fqdn(Arc::new(FqdnIdentities(cache.identities())));
-            }
-            shared.metrics.fqdn_names.set(cache.len() as i64);
-            change
-        };
-        if change.removed > 0 {
-            self.dirty.store(true, Ordering::Relaxed);
+            self.settle(&cache, change, shared);
         }
         if self.dirty.swap(false, Ordering::Relaxed) {
             if let Err(e) = self.save() {

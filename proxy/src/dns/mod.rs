@@ -155,16 +155,17 @@ impl Exchange {
         }
     }
 
-    /// Logs and counts a query answered here without asking the server.
+    /// Logs and counts a query answered here without asking the server
+    /// (`rcode`: what the client got, or `none`).
     fn answered_locally(
         &self,
         shared: &Shared,
         verdict: &'static str,
-        rcode: Rcode,
+        rcode: &str,
         reason: String,
     ) {
         shared.metrics.dns_query(self.protocol, verdict);
-        log(shared, || self.event(verdict, rcode.name().into(), reason));
+        log(shared, || self.event(verdict, rcode.into(), reason));
     }
 }
 
@@ -224,7 +225,12 @@ pub(crate) fn judge_query(
         Some(Verdict::Forward(Box::new(x)))
     } else {
         let rcode = shared.dns.reject_rcode();
-        x.answered_locally(shared, "denied", rcode, x.judgement.reason.to_string());
+        x.answered_locally(
+            shared,
+            "denied",
+            rcode.name(),
+            x.judgement.reason.to_string(),
+        );
         Some(Verdict::Reply(x.query.reply(rcode)))
     }
 }
@@ -234,7 +240,7 @@ pub(crate) fn overflow(shared: &Shared, x: &Exchange) -> Vec<u8> {
     x.answered_locally(
         shared,
         "overflow",
-        Rcode::Refused,
+        Rcode::Refused.name(),
         "too many queries waiting for upstream answers".into(),
     );
     x.query.reply(Rcode::Refused)
@@ -243,8 +249,12 @@ pub(crate) fn overflow(shared: &Shared, x: &Exchange) -> Vec<u8> {
 /// The reply for a forwarded query whose server did not answer in time.
 pub(crate) fn timed_out(shared: &Shared, x: &Exchange) -> Option<Vec<u8>> {
     let reply = shared.dns.timeout_reply(&x.query);
-    let rcode = if reply.is_some() { "SERVFAIL" } else { "none" };
-    x.answered_locally_named(
+    let rcode = if reply.is_some() {
+        Rcode::ServFail.name()
+    } else {
+        "none"
+    };
+    x.answered_locally(
         shared,
         "timeout",
         rcode,
@@ -258,21 +268,8 @@ pub(crate) fn timed_out(shared: &Shared, x: &Exchange) -> Option<Vec<u8>> {
 /// must not mistake a dead server for a policy denial.
 pub(crate) fn upstream_failed(shared: &Shared, x: &Exchange, error: String) -> Vec<u8> {
     shared.metrics.upstream_errors.inc();
-    x.answered_locally(shared, "error", Rcode::ServFail, error);
+    x.answered_locally(shared, "error", Rcode::ServFail.name(), error);
     x.query.reply(Rcode::ServFail)
-}
-
-impl Exchange {
-    fn answered_locally_named(
-        &self,
-        shared: &Shared,
-        verdict: &'static str,
-        rcode: &str,
-        reason: String,
-    ) {
-        shared.metrics.dns_query(self.protocol, verdict);
-        log(shared, || self.event(verdict, rcode.into(), reason));
-    }
 }
 
 /// An answer from the server for `x`, with the fresh ID still in it.

@@ -90,9 +90,8 @@ async fn forward(
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(bytes)) => {
             let (reply, mapping) = answer(shared, x, bytes);
-            if let (Some(m), Some(link)) = (mapping, shared.dns.agent.get()) {
-                let max = Duration::from_millis(shared.dns.config().response_max_delay_ms);
-                link.send(m, max, shared).await;
+            if let Some(m) = mapping {
+                m.deliver(shared).await;
             }
             Some(reply)
         }

@@ -101,19 +101,16 @@ async fn run(
                         continue;
                     };
                     let (reply, mapping) = answer(shared, &w.exchange, buf[..n].to_vec());
-                    match (mapping, shared.dns.agent.get()) {
-                        (Some(m), Some(_)) => {
+                    match mapping {
+                        Some(m) => {
                             let (client, shared) = (client.clone(), shared.clone());
                             let to = w.exchange.client;
                             tokio::spawn(async move {
-                                let max = Duration::from_millis(shared.dns.config().response_max_delay_ms);
-                                if let Some(link) = shared.dns.agent.get() {
-                                    link.send(m, max, &shared).await;
-                                }
-                                let _ = client.send_to(&reply, to).await;
+                                m.deliver(&shared).await;
+                                send(&client, &reply, to).await;
                             });
                         }
-                        _ => send(&client, &reply, w.exchange.client).await,
+                        None => send(&client, &reply, w.exchange.client).await,
                     }
                 }
             }
@@ -132,12 +129,12 @@ async fn run(
                         None => {}
                         Some(Verdict::Reply(reply)) => send(&client, &reply, from).await,
                         Some(Verdict::Forward(x)) => {
-                            if waiting.len() >= max_in_flight {
-                                let reply = overflow(shared, &x);
-                                send(&client, &reply, from).await;
-                                continue;
-                            }
-                            let Some(id) = fresh_id(&waiting) else {
+                            let id = if waiting.len() < max_in_flight {
+                                fresh_id(&waiting)
+                            } else {
+                                None
+                            };
+                            let Some(id) = id else {
                                 let reply = overflow(shared, &x);
                                 send(&client, &reply, from).await;
                                 continue;
