@@ -71,14 +71,7 @@ impl Request {
             });
         }
         let mut buf = frame.slice(4..);
-        let header =
-            RequestHeader::decode(&mut buf, key.request_header_version(version)).map_err(|e| {
-                ParseError::Header {
-                    key,
-                    version,
-                    reason: format!("{e:#}"),
-                }
-            })?;
+        let header = decode_header(&mut buf, key, version, key.request_header_version(version))?;
         let body = RequestKind::decode(key, &mut buf, version).map_err(|e| ParseError::Body {
             key,
             version,
@@ -105,11 +98,7 @@ impl Request {
     fn newer_api_versions(frame: Bytes, version: i16) -> Result<Request, ParseError> {
         let key = ApiKey::ApiVersions;
         let mut buf = frame.slice(4..);
-        let header = RequestHeader::decode(&mut buf, 2).map_err(|e| ParseError::Header {
-            key,
-            version,
-            reason: format!("{e:#}"),
-        })?;
+        let header = decode_header(&mut buf, key, version, 2)?;
         Ok(Request {
             frame,
             api_key: key,
@@ -208,6 +197,21 @@ pub fn parse_api_key(s: &str) -> Option<i16> {
     ApiKey::iter()
         .find(|k| api_key_name(*k) == lower)
         .map(|k| k as i16)
+}
+
+/// A request header in `header_version`, a decoding error named for the
+/// request's key and version.
+fn decode_header(
+    buf: &mut Bytes,
+    key: ApiKey,
+    version: i16,
+    header_version: i16,
+) -> Result<RequestHeader, ParseError> {
+    RequestHeader::decode(buf, header_version).map_err(|e| ParseError::Header {
+        key,
+        version,
+        reason: format!("{e:#}"),
+    })
 }
 
 #[cfg(test)]
