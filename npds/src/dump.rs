@@ -69,7 +69,7 @@ impl PolicySnapshot {
                     let s = e.source();
                     EndpointDump {
                         endpoint_id: s.endpoint_id,
-                        endpoint_ips: s.endpoint_ips.clone(),
+                        endpoint_ips: s.endpoint_ips,
                         ingress: s.ingress_per_port_policies.iter().map(port_dump).collect(),
                         egress: s.egress_per_port_policies.iter().map(port_dump).collect(),
                     }

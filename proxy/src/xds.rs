@@ -7,7 +7,7 @@ use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::listener::v3::Listener as EnvoyListener;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::Any;
-use npds::proto::{NetworkPolicy, NetworkPolicyHosts};
+use npds::proto::NetworkPolicyHosts;
 use npds::xds::client::{decode_all, Backoff, Resources, Subscription, SubscriptionStats};
 use npds::xds::grpc::Path;
 use npds::xds::listener::{accept_clusters, translate_listeners};
@@ -49,11 +49,10 @@ struct Npds {
 
 impl Resources for Npds {
     fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
-        let result = decode_all::<NetworkPolicy>(resources).and_then(|policies| {
-            let previous = self.shared.policy_arc();
-            PolicySnapshot::compile(version, policies, Some(&previous.snapshot))
-                .map_err(|e| e.to_string())
-        });
+        let previous = self.shared.policy_arc();
+        let encoded: Vec<&[u8]> = resources.iter().map(|a| a.value.as_slice()).collect();
+        let result = PolicySnapshot::compile_encoded(version, &encoded, Some(&previous.snapshot))
+            .map_err(|e| e.to_string());
         settle(&self.shared, NPDS, result, |snapshot| {
             info!(
                 version,

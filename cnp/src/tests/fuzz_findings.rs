@@ -133,12 +133,12 @@ fn regex_extended_mode_comment() {
 
 #[test]
 fn regex_over_proxy_size_limit() {
-    let yaml = http_policy(r#"path: "/a{60000}""#);
+    let yaml = http_policy(r#"path: "/a{40000}""#);
     assert_eq!(
         refused(&yaml),
         format!(
-            "{AT}path: invalid regular expression \"/a{{60000}}\": \
-             regex exceeds size limit (1048576 bytes)"
+            "{AT}path: invalid regular expression \"/a{{40000}}\": \
+             regex exceeds the program size limit (32768)"
         )
     );
 }

@@ -19,7 +19,9 @@ pub mod rules;
 pub use deny::{bad_request_response, deny_response, error_response, is_grpc, ACCESS_DENIED_BODY};
 pub use framing::{FramingError, FramingScanner};
 pub use hygiene::{check_request_head, HygieneError};
-pub use matcher::{CompiledHeaderMatcher, MatcherError, RequestView, REGEX_SIZE_LIMIT};
+pub use matcher::{
+    CompiledHeaderMatcher, MatcherError, RequestView, REGEX_MAX_PROGRAM_SIZE, REGEX_SIZE_LIMIT,
+};
 pub use normalize::{normalize_path, PathError};
 pub use rules::{
     HeaderLog, HeaderMatchError, HeaderMatchSpec, HeaderValueSource, HttpRuleSpec, HttpRules,

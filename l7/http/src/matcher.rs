@@ -32,19 +32,25 @@ use envoy_types::pb::envoy::config::route::v3::HeaderMatcher;
 use envoy_types::pb::envoy::r#type::matcher::v3::string_matcher::MatchPattern;
 use envoy_types::pb::envoy::r#type::matcher::v3::StringMatcher;
 use http::{HeaderMap, HeaderName};
-use std::collections::HashMap;
-use std::sync::{Arc, LazyLock, Mutex, Weak};
+use std::sync::Arc;
 
-use regex::bytes::{Regex, RegexBuilder};
+use pattern::PolicyRegex;
 
-/// Upper bound, in bytes, on the compiled program (and on the lazy DFA cache)
-/// of every policy regex.
+/// Upper bound on a policy regex's program size, counted when the policy
+/// arrives: one unit per literal byte, per byte range of a class (per UTF-8
+/// sequence in Unicode mode), per alternative and per repetition, with
+/// bounded repetitions counted as many times as they may repeat.
 ///
-/// Envoy bounds RE2 "program size" instead (default 100 units); the `regex`
-/// crate measures heap bytes, so this is the closest equivalent. 1 MiB admits
-/// any realistic path or header pattern while rejecting pathological ones
-/// such as `a{1000}{1000}` at compile time, naming the offending rule.
-pub const REGEX_SIZE_LIMIT: usize = 1 << 20;
+/// Envoy bounds RE2's program size the same way (instructions, not bytes);
+/// 32,768 (about the 1 MiB the built program would take) admits any realistic path or header pattern while rejecting
+/// pathological ones such as `a{1000}{1000}` before anything is built,
+/// naming the offending rule.
+pub const REGEX_MAX_PROGRAM_SIZE: usize = 1 << 15;
+
+/// Upper bound, in bytes, on the compiled program of every policy regex when
+/// it is built on first use. Patterns within [`REGEX_MAX_PROGRAM_SIZE`] stay
+/// below it; it is a backstop.
+pub const REGEX_SIZE_LIMIT: usize = 8 << 20;
 
 /// The parts of a request that header matchers read.
 #[derive(Clone, Copy, Debug)]
@@ -68,8 +74,8 @@ pub enum MatcherError {
     /// Envoy's proto validation rejects NUL, CR and LF in names.
     #[error("header name contains NUL, CR or LF")]
     InvalidName,
-    /// The regex compiled to more than [`REGEX_SIZE_LIMIT`] bytes.
-    #[error("regex exceeds size limit ({REGEX_SIZE_LIMIT} bytes)")]
+    /// The regex's program is larger than [`REGEX_MAX_PROGRAM_SIZE`].
+    #[error("regex exceeds the program size limit ({REGEX_MAX_PROGRAM_SIZE})")]
     RegexTooBig,
     /// The regex is not valid syntax.
     #[error("invalid regex: {0}")]
@@ -190,7 +196,7 @@ enum Kind {
         value: Box<[u8]>,
         ignore_case: bool,
     },
-    Regex(Arc<Regex>),
+    Regex(Arc<PolicyRegex>),
     /// Half-open `[start, end)`.
     Range {
         start: i64,
@@ -209,7 +215,8 @@ pub struct CompiledHeaderMatcher {
 }
 
 impl CompiledHeaderMatcher {
-    /// Compiles one matcher; regexes are bounded by [`REGEX_SIZE_LIMIT`].
+    /// Compiles one matcher; regexes are validated now and built on first
+    /// use, bounded by [`REGEX_MAX_PROGRAM_SIZE`].
     pub fn compile(m: &HeaderMatcher) -> Result<Self, MatcherError> {
         let name = normalize_name(&m.name)?;
         let key = HeaderKey::resolve(&name);
@@ -240,13 +247,19 @@ impl CompiledHeaderMatcher {
             // Envoy: a missing header fails every value matcher, inverted or not.
             None => return false,
         };
-        self.kind.test(v) != self.invert
+        match self.kind.test(v) {
+            Some(matched) => matched != self.invert,
+            // A regex that could not be built matches nothing, inverted or
+            // not: the rule fails closed.
+            None => false,
+        }
     }
 }
 
 impl Kind {
-    fn test(&self, v: &[u8]) -> bool {
-        match self {
+    /// `None` when the answer is unknown (a regex that failed to build).
+    fn test(&self, v: &[u8]) -> Option<bool> {
+        Some(match self {
             Kind::Present(p) => *p,
             Kind::AnyValue => true,
             Kind::Exact { value, ignore_case } => {
@@ -264,9 +277,9 @@ impl Kind {
                 .checked_sub(value.len())
                 .is_some_and(|at| bytes_eq(&v[at..], value, *ignore_case)),
             Kind::Contains { value, ignore_case } => contains(v, value, *ignore_case),
-            Kind::Regex(re) => re.is_match(v),
+            Kind::Regex(re) => return re.is_match(v),
             Kind::Range { start, end } => parse_i64(v).is_some_and(|n| n >= *start && n < *end),
-        }
+        })
     }
 }
 
@@ -323,7 +336,7 @@ fn compile_kind(spec: Option<&HeaderMatchSpecifier>) -> Result<Kind, MatcherErro
             value: literal(s, "contains_match")?,
             ignore_case: false,
         },
-        Some(HeaderMatchSpecifier::SafeRegexMatch(r)) => Kind::Regex(compile_regex(&r.regex)?),
+        Some(HeaderMatchSpecifier::SafeRegexMatch(r)) => Kind::Regex(pattern::compile(&r.regex)?),
         Some(HeaderMatchSpecifier::RangeMatch(r)) => Kind::Range {
             start: r.start,
             end: r.end,
@@ -358,121 +371,12 @@ fn compile_string_matcher(sm: &StringMatcher) -> Result<Kind, MatcherError> {
             value: literal(s, "string_match.contains")?,
             ignore_case,
         },
-        Some(MatchPattern::SafeRegex(r)) => Kind::Regex(compile_regex(&r.regex)?),
+        Some(MatchPattern::SafeRegex(r)) => Kind::Regex(pattern::compile(&r.regex)?),
         Some(MatchPattern::Custom(_)) => return Err(MatcherError::CustomMatcher),
     })
 }
 
-/// Compiles `pattern` with RE2 full-match semantics.
-///
-/// The pattern is first compiled on its own so that an unbalanced `)` cannot
-/// escape the anchoring group (`a)|(.*` would otherwise become an unanchored
-/// alternation), and must not use the `x` flag, which RE2 lacks and which
-/// would let a comment swallow the anchoring. Patterns are built in ASCII mode so `\d`, `\w`, `\s` and
-/// `\b` are ASCII-only like RE2's; a pattern that needs Unicode (`\p{..}`)
-/// falls back to Unicode mode. Matching is on raw bytes, so non-UTF-8
-/// header values are matched rather than rejected.
-pub(crate) fn compile_regex(pattern: &str) -> Result<Arc<Regex>, MatcherError> {
-    // The bare pattern must be well formed on its own, so that `a)|(.*`
-    // cannot close the anchoring group below. A syntax parse shows that
-    // without a second compile; on failure the compiler names the problem.
-    let tree = match regex_syntax::ast::parse::Parser::new().parse(pattern) {
-        Ok(tree) => tree,
-        Err(e) => {
-            build_regex(pattern)?;
-            return Err(MatcherError::InvalidRegex(e.kind().to_string()));
-        }
-    };
-    if uses_extended_mode(&tree) {
-        return Err(MatcherError::ExtendedMode);
-    }
-    intern(format!("^(?:{pattern})$"))
-}
-
-/// Identical patterns compile once. The agent sends the same rules for
-/// every endpoint a policy selects, and an update repeats most of the one
-/// before it; compiling each copy cost time and memory per endpoint.
-/// Entries are weak, so a pattern no snapshot uses any more is freed.
-fn intern(anchored: String) -> Result<Arc<Regex>, MatcherError> {
-    static INTERNED: LazyLock<Mutex<HashMap<String, Weak<Regex>>>> =
-        LazyLock::new(Default::default);
-    let mut map = INTERNED.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(re) = map.get(&anchored).and_then(Weak::upgrade) {
-        return Ok(re);
-    }
-    let re = Arc::new(build_regex(&anchored)?);
-    // Forget dead entries whenever the map doubles: amortized constant cost,
-    // and the map stays within twice the live patterns.
-    if map.len() >= 1024 && map.len().is_power_of_two() {
-        map.retain(|_, w| w.strong_count() > 0);
-    }
-    map.insert(anchored, Arc::downgrade(&re));
-    Ok(re)
-}
-
-/// Whether the pattern mentions the `x` flag anywhere, set or cleared, in a
-/// flag directive (`(?x)`) or a flag group (`(?x:...)`). Read from the same
-/// AST parser the `regex` crate uses, so escapes and classes such as `\(?x)`
-/// or `[(?x)]` are not mistaken for flags.
-fn uses_extended_mode(tree: &regex_syntax::ast::Ast) -> bool {
-    use regex_syntax::ast::{self, Ast, Flag, GroupKind};
-
-    struct FindX;
-    impl ast::Visitor for FindX {
-        type Output = ();
-        type Err = ();
-        fn finish(self) -> Result<(), ()> {
-            Ok(())
-        }
-        fn visit_pre(&mut self, node: &Ast) -> Result<(), ()> {
-            let flags = match node {
-                Ast::Flags(set) => &set.flags,
-                Ast::Group(g) => match &g.kind {
-                    GroupKind::NonCapturing(flags) => flags,
-                    _ => return Ok(()),
-                },
-                _ => return Ok(()),
-            };
-            match flags.flag_state(Flag::IgnoreWhitespace) {
-                Some(_) => Err(()),
-                None => Ok(()),
-            }
-        }
-    }
-
-    // `visit` walks the AST on the heap, so deep nesting cannot overflow the stack.
-    ast::visit(tree, FindX).is_err()
-}
-
-fn build_regex(pattern: &str) -> Result<Regex, MatcherError> {
-    let build = |unicode: bool| {
-        RegexBuilder::new(pattern)
-            .unicode(unicode)
-            .size_limit(REGEX_SIZE_LIMIT)
-            .dfa_size_limit(REGEX_SIZE_LIMIT)
-            .build()
-    };
-    let err = match build(false) {
-        Ok(re) => return Ok(re),
-        Err(regex::Error::CompiledTooBig(_)) => return Err(MatcherError::RegexTooBig),
-        Err(_) => match build(true) {
-            Ok(re) => return Ok(re),
-            Err(e) => e,
-        },
-    };
-    Err(match err {
-        regex::Error::CompiledTooBig(_) => MatcherError::RegexTooBig,
-        // The crate's message is a multi-line caret diagram; keep the one
-        // line that says what is wrong so it fits in a config error.
-        regex::Error::Syntax(s) => MatcherError::InvalidRegex(
-            s.lines()
-                .find_map(|l| l.strip_prefix("error: "))
-                .unwrap_or(s.trim())
-                .to_owned(),
-        ),
-        other => MatcherError::InvalidRegex(other.to_string()),
-    })
-}
+mod pattern;
 
 #[cfg(test)]
 mod tests;

@@ -278,7 +278,12 @@ pub struct EndpointPolicy {
     pub ips: Vec<IpAddr>,
     ingress: DirectionPolicy,
     egress: DirectionPolicy,
-    source: NetworkPolicy,
+    /// The resource as it arrived: an unchanged resource in the next update
+    /// is recognised by its bytes and reuses this compiled form without
+    /// being decoded. Kept encoded, it costs a fraction of the decoded tree.
+    encoded: Box<[u8]>,
+    /// SDS secrets the resource names, sorted.
+    secrets: Box<[String]>,
 }
 
 impl EndpointPolicy {
@@ -294,8 +299,10 @@ impl EndpointPolicy {
         }
     }
 
-    pub fn source(&self) -> &NetworkPolicy {
-        &self.source
+    /// The resource this was compiled from, decoded again (for dumps).
+    pub fn source(&self) -> NetworkPolicy {
+        // These bytes decoded once already; the default is unreachable.
+        prost::Message::decode(&*self.encoded).unwrap_or_default()
     }
 }
 
@@ -317,25 +324,50 @@ impl PolicySnapshot {
         resources: Vec<NetworkPolicy>,
         previous: Option<&PolicySnapshot>,
     ) -> Result<Self, PolicyError> {
+        let encoded: Vec<Vec<u8>> = resources
+            .iter()
+            .map(prost::Message::encode_to_vec)
+            .collect();
+        Self::compile_encoded(version, &encoded, previous)
+    }
+
+    /// [`PolicySnapshot::compile`] from the resources' protobuf encoding, as
+    /// the xDS stream delivers them. A resource whose bytes equal those of an
+    /// endpoint in `previous` is neither decoded nor compiled again; the rest
+    /// are decoded and compiled, spread over the cores when there are many.
+    pub fn compile_encoded<B: AsRef<[u8]> + Sync>(
+        version: impl Into<String>,
+        resources: &[B],
+        previous: Option<&PolicySnapshot>,
+    ) -> Result<Self, PolicyError> {
         let mut snap = PolicySnapshot {
             version: version.into(),
             ..Default::default()
         };
+        let unchanged: HashMap<&[u8], &Arc<EndpointPolicy>> = previous
+            .map(|p| p.endpoints.iter().map(|e| (&*e.encoded, e)).collect())
+            .unwrap_or_default();
+        let mut slots: Vec<Slot> = resources
+            .iter()
+            .enumerate()
+            .map(|(index, bytes)| match unchanged.get(bytes.as_ref()) {
+                Some(ep) => Slot::Done(Arc::clone(ep)),
+                None => Slot::Todo {
+                    index,
+                    bytes: bytes.as_ref(),
+                },
+            })
+            .collect();
+        compile_slots(&mut slots)?;
         let mut owner: HashMap<IpAddr, u64> = HashMap::new();
-        for np in resources {
-            let name = np.endpoint_id.to_string();
-            let reused = previous
-                .and_then(|p| p.endpoints.iter().find(|e| e.id == np.endpoint_id))
-                .filter(|e| e.source == np)
-                .cloned();
-            let ep = match reused {
-                Some(ep) => ep,
-                None => Arc::new(compile_endpoint(&name, np)?),
+        for slot in slots {
+            let Slot::Done(ep) = slot else {
+                unreachable!("compile_slots leaves every slot done or fails")
             };
             for (i, ip) in ep.ips.iter().enumerate() {
                 if let Some(other) = owner.insert(*ip, ep.id) {
                     return Err(PolicyError::policy(
-                        &name,
+                        &ep.id.to_string(),
                         format!("endpoint_ips[{i}]"),
                         format!("{ip} is also claimed by endpoint {other}"),
                     ));
@@ -373,33 +405,7 @@ impl PolicySnapshot {
     pub fn referenced_secrets(&self) -> std::collections::BTreeSet<String> {
         let mut out = std::collections::BTreeSet::new();
         for ep in &self.endpoints {
-            let s = &ep.source;
-            for port in s
-                .ingress_per_port_policies
-                .iter()
-                .chain(&s.egress_per_port_policies)
-            {
-                for rule in &port.rules {
-                    if let Some(L7::HttpRules(h)) = &rule.l7 {
-                        for m in h.http_rules.iter().flat_map(|r| &r.header_matches) {
-                            if !m.value_sds_secret.is_empty() {
-                                out.insert(m.value_sds_secret.clone());
-                            }
-                        }
-                    }
-                    for tls in rule
-                        .downstream_tls_context
-                        .iter()
-                        .chain(&rule.upstream_tls_context)
-                    {
-                        for name in [&tls.tls_sds_secret, &tls.validation_context_sds_secret] {
-                            if !name.is_empty() {
-                                out.insert(name.clone());
-                            }
-                        }
-                    }
-                }
-            }
+            out.extend(ep.secrets.iter().cloned());
         }
         out
     }
@@ -409,7 +415,98 @@ impl PolicySnapshot {
     }
 }
 
-fn compile_endpoint(name: &str, np: NetworkPolicy) -> Result<EndpointPolicy, PolicyError> {
+/// Every SDS secret `np` names: header-match values and TLS contexts.
+fn referenced_secrets(np: &NetworkPolicy) -> Box<[String]> {
+    let mut out = std::collections::BTreeSet::new();
+    for port in np
+        .ingress_per_port_policies
+        .iter()
+        .chain(&np.egress_per_port_policies)
+    {
+        for rule in &port.rules {
+            if let Some(L7::HttpRules(h)) = &rule.l7 {
+                for m in h.http_rules.iter().flat_map(|r| &r.header_matches) {
+                    if !m.value_sds_secret.is_empty() {
+                        out.insert(m.value_sds_secret.clone());
+                    }
+                }
+            }
+            for tls in rule
+                .downstream_tls_context
+                .iter()
+                .chain(&rule.upstream_tls_context)
+            {
+                for name in [&tls.tls_sds_secret, &tls.validation_context_sds_secret] {
+                    if !name.is_empty() {
+                        out.insert(name.clone());
+                    }
+                }
+            }
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// One resource on its way into a snapshot.
+enum Slot<'a> {
+    Todo { index: usize, bytes: &'a [u8] },
+    Done(Arc<EndpointPolicy>),
+}
+
+/// Fewest endpoints worth a thread of their own.
+const ENDPOINTS_PER_THREAD: usize = 32;
+
+/// Compiles every `Todo` slot in place. A large update (a full resync of a
+/// node) is spread over the cores in contiguous chunks; the control plane
+/// runs on its own thread, so this takes no worker from traffic for longer
+/// than the compile itself. The error reported is that of the first invalid
+/// resource in order, as a sequential compile would report it.
+fn compile_slots(slots: &mut [Slot<'_>]) -> Result<(), PolicyError> {
+    fn run(chunk: &mut [Slot<'_>]) -> Result<(), PolicyError> {
+        for slot in chunk {
+            if let Slot::Todo { index, bytes } = *slot {
+                let np: NetworkPolicy = prost::Message::decode(bytes).map_err(|e| {
+                    PolicyError::policy(
+                        &format!("resources[{index}]"),
+                        "value",
+                        format!("does not decode: {e}"),
+                    )
+                })?;
+                let ep = compile_endpoint(&np.endpoint_id.to_string(), np, bytes)?;
+                *slot = Slot::Done(Arc::new(ep));
+            }
+        }
+        Ok(())
+    }
+    let todo = slots
+        .iter()
+        .filter(|s| matches!(s, Slot::Todo { .. }))
+        .count();
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = cores.min(todo / ENDPOINTS_PER_THREAD).min(8);
+    if threads <= 1 {
+        return run(slots);
+    }
+    let chunk = slots.len().div_ceil(threads);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = slots
+            .chunks_mut(chunk)
+            .map(|c| scope.spawn(move || run(c)))
+            .collect();
+        // Joined in order: the first error is the earliest resource's.
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect::<Result<Vec<()>, _>>()
+            .map(drop)
+    })
+}
+
+fn compile_endpoint(
+    name: &str,
+    np: NetworkPolicy,
+    encoded: &[u8],
+) -> Result<EndpointPolicy, PolicyError> {
     if np.endpoint_ips.is_empty() || np.endpoint_ips.len() > 2 {
         return Err(PolicyError::policy(
             name,
@@ -443,7 +540,8 @@ fn compile_endpoint(name: &str, np: NetworkPolicy) -> Result<EndpointPolicy, Pol
         ips,
         ingress,
         egress,
-        source: np,
+        secrets: referenced_secrets(&np),
+        encoded: encoded.into(),
     })
 }
 

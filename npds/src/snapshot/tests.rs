@@ -377,3 +377,66 @@ fn fqdn_identities_of_an_address_are_selected_like_its_own() {
     assert!(!check(&other).0);
     assert_eq!(check(&both), (true, "to-fqdn".to_string()));
 }
+
+/// Enough endpoints for the compile to be spread over threads (on a machine
+/// with more than one core): the snapshot is the same as a sequential one,
+/// unchanged endpoints are reused, and of several invalid resources the
+/// first in order is the one reported.
+#[test]
+fn large_updates_compile_in_parallel_and_report_the_first_error() {
+    let endpoint = |i: u64, regex: &str| {
+        let mut r = rule("r", 0, None, &[]);
+        r.l7 = path_rule(regex);
+        NetworkPolicy {
+            endpoint_ips: vec![format!("10.1.{}.{}", i / 200, i % 200 + 1)],
+            endpoint_id: i + 1,
+            ingress_per_port_policies: vec![port(80, 0, vec![r])],
+            egress_per_port_policies: vec![],
+        }
+    };
+    let n = 8 * ENDPOINTS_PER_THREAD as u64;
+    let good: Vec<_> = (0..n)
+        .map(|i| endpoint(i, &format!("/ep{i}/[0-9]+")))
+        .collect();
+    let snap = PolicySnapshot::compile("1", good.clone(), None).unwrap();
+    assert_eq!(snap.len(), n as usize);
+    for i in [0, n / 2, n - 1] {
+        let ep = snap
+            .endpoint(format!("10.1.{}.{}", i / 200, i % 200 + 1).parse().unwrap())
+            .unwrap();
+        assert_eq!(ep.id, i + 1);
+        let rules = ep.port(Direction::Ingress, Protocol::Tcp, 80).unwrap();
+        let L7Rules::Http(http) = &rules.rules()[0].l7 else {
+            panic!("endpoint {i}: no HTTP rules")
+        };
+        let mut headers = http::HeaderMap::new();
+        let path = format!("/ep{i}/42");
+        let mut head = l7_http::RequestHead {
+            method: "GET",
+            path: &path,
+            authority: "",
+            headers: &mut headers,
+        };
+        let mut log = l7_http::HeaderLog::default();
+        assert!(http.matches(&mut head, &l7_http::NoSecrets, &mut log));
+    }
+    // The same content again: every endpoint reused, none compiled.
+    let again = PolicySnapshot::compile("2", good.clone(), Some(&snap)).unwrap();
+    assert!(snap
+        .endpoints
+        .iter()
+        .zip(&again.endpoints)
+        .all(|(a, b)| Arc::ptr_eq(a, b)));
+
+    let mut bad = good;
+    let (first, second) = (n as usize * 3 / 4, n as usize - 2);
+    bad[second] = endpoint(second as u64, "(");
+    bad[first] = endpoint(first as u64, "[z-a]");
+    let err = PolicySnapshot::compile("3", bad, None)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with(&format!("NetworkPolicy \"{}\": ", first + 1)),
+        "{err}"
+    );
+}

@@ -394,11 +394,33 @@ fn name_is_lowercased() {
 
 #[test]
 fn identical_patterns_share_one_compiled_regex() {
-    let a = super::compile_regex("/shared/[0-9]+").unwrap();
-    let b = super::compile_regex("/shared/[0-9]+").unwrap();
+    let a = super::pattern::compile("/shared/[0-9]+").unwrap();
+    let b = super::pattern::compile("/shared/[0-9]+").unwrap();
     assert!(std::sync::Arc::ptr_eq(&a, &b));
-    let c = super::compile_regex("/other/[0-9]+").unwrap();
+    let c = super::pattern::compile("/other/[0-9]+").unwrap();
     assert!(!std::sync::Arc::ptr_eq(&a, &c));
     // Still anchored, still the same semantics.
-    assert!(a.is_match(b"/shared/42") && !a.is_match(b"/shared/42/x"));
+    assert_eq!(a.is_match(b"/shared/42"), Some(true));
+    assert_eq!(a.is_match(b"/shared/42/x"), Some(false));
+}
+
+#[test]
+fn a_regex_that_cannot_be_built_fails_closed_even_inverted() {
+    for invert in [false, true] {
+        let m = CompiledHeaderMatcher {
+            name: ":path".into(),
+            key: HeaderKey::Path,
+            kind: Kind::Regex(super::pattern::tests::unbuildable()),
+            invert,
+            treat_missing_as_empty: true,
+        };
+        let headers = HeaderMap::new();
+        let view = RequestView {
+            method: "GET",
+            path: "/x",
+            authority: "",
+            headers: &headers,
+        };
+        assert!(!m.matches(&view), "invert {invert}");
+    }
 }

@@ -139,7 +139,7 @@ fn compile_errors_name_rule_and_header() {
     ];
     let err = HttpRules::compile(&specs).unwrap_err().to_string();
     assert!(
-        err.starts_with("http_rules[1].headers[1] (:path): regex exceeds size limit"),
+        err.starts_with("http_rules[1].headers[1] (:path): regex exceeds the program size limit"),
         "{err}"
     );
 
