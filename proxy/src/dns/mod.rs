@@ -12,6 +12,7 @@
 
 pub mod agent;
 pub mod fqdn;
+mod mmsg;
 pub mod policy;
 mod tcp;
 mod udp;

@@ -4,9 +4,11 @@
 //! server (the kernel drops datagrams from anyone else), the table of
 //! queries waiting for answers (keyed by their fresh ID, at most
 //! `dns.maxInFlight`) and their deadlines in arrival order. No task is
-//! spawned per query: datagrams are drained in batches as sockets turn
-//! readable. Only a reply that must wait for the agent to take its FQDN
-//! mapping is handed to a task of its own.
+//! spawned per query: datagrams are taken in batches (`recvmmsg`) as the
+//! sockets turn readable, and what a batch produces leaves in batches
+//! (`sendmmsg`): queries to the server, replies to the clients. Only a
+//! reply that must wait for the agent to take its FQDN mapping is handed to
+//! a task of its own.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -18,14 +20,16 @@ use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tracing::{debug, warn};
 
+use super::mmsg::{RecvBatch, SendBatch};
 use super::{answer, judge_query, overflow, timed_out, Exchange, Verdict};
 use crate::conn::Listener;
 use crate::state::Shared;
 
-/// The largest datagram (and so every buffer here).
+/// The largest datagram, and so every receive buffer.
 const MAX_DATAGRAM: usize = 65_535;
-/// Datagrams taken from one socket before looking at the others.
-const BATCH: usize = 64;
+/// Datagrams taken from (or sent to) a socket in one system call. Receive
+/// buffers are `BATCH * MAX_DATAGRAM` bytes per socket.
+const BATCH: usize = 16;
 
 struct Waiting {
     exchange: Box<Exchange>,
@@ -60,7 +64,12 @@ async fn run(
     let mut waiting: HashMap<u16, Waiting> = HashMap::new();
     let mut deadlines: VecDeque<(Instant, u16, u64)> = VecDeque::new();
     let mut seq = 0u64;
-    let mut buf = vec![0u8; MAX_DATAGRAM];
+    let mut from_clients = RecvBatch::new(BATCH, MAX_DATAGRAM);
+    let mut from_server = RecvBatch::new(BATCH, MAX_DATAGRAM);
+    let mut to_server = SendBatch::new(BATCH);
+    // The IDs of the queries in `to_server`, in push order.
+    let mut sent_ids: Vec<u16> = Vec::with_capacity(BATCH);
+    let mut to_clients = SendBatch::new(BATCH);
     let far = Duration::from_secs(3600);
     // One timer, moved only when the earliest deadline changes: a timer
     // made per loop turn costs a timer-wheel insertion per datagram.
@@ -80,27 +89,28 @@ async fn run(
             biased;
             r = upstream.readable() => {
                 r?;
-                for _ in 0..BATCH {
-                    let n = match upstream.try_recv(&mut buf) {
-                        Ok(n) => n,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            // ICMP unreachable and the like: those queries time out.
-                            debug!(%server, error = %e, "upstream receive error");
-                            shared.metrics.upstream_errors.inc();
-                            break;
-                        }
-                    };
-                    if n < 12 {
-                        debug!(%server, n, "runt datagram from upstream dropped");
+                let n = match from_server.recv(&upstream) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => {
+                        // ICMP unreachable and the like: those queries time out.
+                        debug!(%server, error = %e, "upstream receive error");
+                        shared.metrics.upstream_errors.inc();
                         continue;
                     }
-                    let id = u16::from_be_bytes([buf[0], buf[1]]);
+                };
+                for i in 0..n {
+                    let (bytes, _, truncated) = from_server.get(i);
+                    if bytes.len() < 12 || truncated {
+                        debug!(%server, n = bytes.len(), truncated, "runt or oversized datagram from upstream dropped");
+                        continue;
+                    }
+                    let id = u16::from_be_bytes([bytes[0], bytes[1]]);
                     let Some(w) = waiting.remove(&id) else {
                         debug!(%server, id, "answer for no waiting query (late or unknown) dropped");
                         continue;
                     };
-                    let (reply, mapping) = answer(shared, &w.exchange, buf[..n].to_vec());
+                    let (reply, mapping) = answer(shared, &w.exchange, bytes.to_vec());
                     match mapping {
                         Some(m) => {
                             let (client, shared) = (client.clone(), shared.clone());
@@ -110,24 +120,36 @@ async fn run(
                                 send(&client, &reply, to).await;
                             });
                         }
-                        None => send(&client, &reply, w.exchange.client).await,
+                        None => {
+                            to_clients.push(&reply, Some(w.exchange.client));
+                            if to_clients.is_full() {
+                                flush_replies(&mut to_clients, &client).await;
+                            }
+                        }
                     }
                 }
+                flush_replies(&mut to_clients, &client).await;
             }
             r = client.readable() => {
                 r?;
-                for _ in 0..BATCH {
-                    let (n, from) = match client.try_recv_from(&mut buf) {
-                        Ok(x) => x,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
-                        Err(e) => {
-                            debug!(error = %e, "client receive error");
-                            break;
-                        }
-                    };
-                    match judge_query(shared, &listener.name, "udp", from, server, &buf[..n]) {
+                let n = match from_clients.recv(&client) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
+                    Err(e) => {
+                        debug!(error = %e, "client receive error");
+                        continue;
+                    }
+                };
+                for i in 0..n {
+                    let (bytes, from, truncated) = from_clients.get(i);
+                    let Some(from) = from else { continue };
+                    if truncated {
+                        debug!(%from, "query over {MAX_DATAGRAM} bytes dropped");
+                        continue;
+                    }
+                    match judge_query(shared, &listener.name, "udp", from, server, bytes) {
                         None => {}
-                        Some(Verdict::Reply(reply)) => send(&client, &reply, from).await,
+                        Some(Verdict::Reply(reply)) => to_clients.push(&reply, Some(from)),
                         Some(Verdict::Forward(x)) => {
                             let id = if waiting.len() < max_in_flight {
                                 fresh_id(&waiting)
@@ -136,15 +158,12 @@ async fn run(
                             };
                             let Some(id) = id else {
                                 let reply = overflow(shared, &x);
-                                send(&client, &reply, from).await;
+                                to_clients.push(&reply, Some(from));
                                 continue;
                             };
-                            l7_dns::message::set_id(&mut buf[..n], id);
-                            if let Err(e) = upstream.send(&buf[..n]).await {
-                                let reply = super::upstream_failed(shared, &x, format!("sending to {server}: {e}"));
-                                send(&client, &reply, from).await;
-                                continue;
-                            }
+                            l7_dns::message::set_id(bytes, id);
+                            to_server.push(bytes, None);
+                            sent_ids.push(id);
                             seq += 1;
                             deadlines.push_back((Instant::now() + timeout, id, seq));
                             waiting.insert(id, Waiting { exchange: x, seq });
@@ -152,6 +171,22 @@ async fn run(
                         }
                     }
                 }
+                // Queries first: their answers take longest.
+                to_server
+                    .flush(&upstream, |i, e| {
+                        let Some(w) = sent_ids.get(i).and_then(|id| waiting.remove(id)) else {
+                            return;
+                        };
+                        let reply = super::upstream_failed(
+                            shared,
+                            &w.exchange,
+                            format!("sending to {server}: {e}"),
+                        );
+                        to_clients.push(&reply, Some(w.exchange.client));
+                    })
+                    .await;
+                sent_ids.clear();
+                flush_replies(&mut to_clients, &client).await;
             }
             () = &mut timer => {
                 // An elapsed timer stays ready: park it until a deadline arms it.
@@ -166,12 +201,24 @@ async fn run(
                     if waiting.get(&id).is_some_and(|w| w.seq == s) {
                         let w = waiting.remove(&id).expect("just seen");
                         if let Some(reply) = timed_out(shared, &w.exchange) {
-                            send(&client, &reply, w.exchange.client).await;
+                            to_clients.push(&reply, Some(w.exchange.client));
+                            if to_clients.is_full() {
+                                flush_replies(&mut to_clients, &client).await;
+                            }
                         }
                     }
                 }
+                flush_replies(&mut to_clients, &client).await;
             }
         }
+    }
+}
+
+async fn flush_replies(batch: &mut SendBatch, client: &UdpSocket) {
+    if !batch.is_empty() {
+        batch
+            .flush(client, |_, e| debug!(error = %e, "cannot send a DNS reply"))
+            .await;
     }
 }
 
