@@ -207,12 +207,12 @@ impl FqdnCache {
             return change;
         }
         let key: Key = (endpoint, Arc::from(name));
-        let mut list = match self.entries.remove(&key) {
+        let (list, before) = match self.entries.get_mut(&key) {
             Some(list) => {
-                self.by_expiry.remove(&(first_expiry(&list), key.clone()));
-                list
+                let before = first_expiry(list);
+                (list, Some(before))
             }
-            None => Vec::new(),
+            None => (self.entries.entry(key.clone()).or_default(), None),
         };
         // The selectors are matched only when an address comes or goes: a
         // repeated answer just moves expiries.
@@ -240,8 +240,15 @@ impl FqdnCache {
             let ids = ids.get_or_insert_with(|| selectors.identities_of(name));
             change.identities_changed |= drop_refs(&mut self.refs, gone.ip, ids);
         }
-        self.by_expiry.insert((first_expiry(&list), key.clone()));
-        self.entries.insert(key, list);
+        // The expiry index moves only when the entry's first expiry does:
+        // the same answer again within its second leaves it in place.
+        let after = first_expiry(list);
+        if before != Some(after) {
+            if let Some(before) = before {
+                self.by_expiry.remove(&(before, key.clone()));
+            }
+            self.by_expiry.insert((after, key));
+        }
         while self.entries.len() > self.limits.max_names {
             let Some((_, victim)) = self.by_expiry.first().cloned() else {
                 break;

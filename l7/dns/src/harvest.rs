@@ -11,6 +11,8 @@ use std::net::IpAddr;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::RData;
 
+use crate::message::normalized_name;
+
 /// The longest CNAME chain followed; longer is treated as a loop.
 const MAX_CHAIN: usize = 16;
 
@@ -40,27 +42,19 @@ pub enum HarvestError {
     ChainTooLong,
 }
 
-fn lower(name: &hickory_proto::rr::Name) -> String {
-    let mut s = name.to_ascii().to_ascii_lowercase();
-    if !s.ends_with('.') {
-        s.push('.');
-    }
-    s
-}
-
 pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
     if answer.response_code() != ResponseCode::NoError {
         return Err(HarvestError::NotNoError(answer.response_code()));
     }
     let q = answer.queries().first().ok_or(HarvestError::NoQuestion)?;
-    let name = lower(q.name());
+    let name = normalized_name(q.name());
     // Walk the chain from the question through CNAME records.
     let mut chain = vec![name.clone()];
     let mut on_chain: BTreeSet<String> = chain.iter().cloned().collect();
     loop {
         let last = chain.last().expect("starts non-empty");
         let next = answer.answers().iter().find_map(|r| match r.data() {
-            RData::CNAME(c) if lower(r.name()) == *last => Some(lower(&c.0)),
+            RData::CNAME(c) if normalized_name(r.name()) == *last => Some(normalized_name(&c.0)),
             _ => None,
         });
         match next {
@@ -77,7 +71,7 @@ pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
     let mut ips = BTreeSet::new();
     let mut ttl = u32::MAX;
     for r in answer.answers() {
-        let owner = lower(r.name());
+        let owner = normalized_name(r.name());
         if !on_chain.contains(&owner) {
             return Err(HarvestError::OffChain(owner));
         }

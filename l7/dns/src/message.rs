@@ -5,7 +5,33 @@
 //! server sent is re-encoded.
 
 use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
-use hickory_proto::rr::RecordType;
+use hickory_proto::rr::{Name, RecordType};
+
+/// A name as policy and the FQDN cache see it: lowercase, ending in a dot.
+/// Names of plain hostname bytes are built straight from their labels (the
+/// common case, and on the hot path of every query and answer); any other
+/// byte goes through hickory's presentation form, which escapes it.
+pub fn normalized_name(name: &Name) -> String {
+    let plain = name.iter().all(|label| {
+        label
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
+    });
+    let mut s = if plain {
+        let mut s = String::with_capacity(64);
+        for label in name.iter() {
+            s.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
+            s.push('.');
+        }
+        s
+    } else {
+        name.to_ascii().to_ascii_lowercase()
+    };
+    if !s.ends_with('.') {
+        s.push('.');
+    }
+    s
+}
 
 /// A parsed query: the message and its first question, which alone is judged.
 #[derive(Debug)]
@@ -43,10 +69,7 @@ impl Query {
             return Err(QueryError::NotStandardQuery(message.op_code()));
         }
         let q = message.queries().first().ok_or(QueryError::NoQuestion)?;
-        let mut name = q.name().to_ascii().to_ascii_lowercase();
-        if !name.ends_with('.') {
-            name.push('.');
-        }
+        let name = normalized_name(q.name());
         let qtype = q.query_type();
         Ok(Query {
             message,
@@ -162,8 +185,33 @@ pub fn set_id(bytes: &mut [u8], id: u16) {
 mod tests {
     use super::*;
     use hickory_proto::op::Query as Q;
-    use hickory_proto::rr::Name;
     use std::str::FromStr;
+
+    #[test]
+    fn names_are_lowercase_with_a_trailing_dot_and_odd_bytes_escaped() {
+        let n = |labels: &[&[u8]]| Name::from_labels(labels.iter().copied()).unwrap();
+        assert_eq!(
+            normalized_name(&n(&[b"API", b"GitHub", b"com"])),
+            "api.github.com."
+        );
+        assert_eq!(
+            normalized_name(&Name::from_str("a-b_c.d").unwrap()),
+            "a-b_c.d."
+        );
+        assert_eq!(normalized_name(&Name::root()), ".");
+        // Not plain hostname bytes: hickory's presentation form, which is
+        // what the fast path must agree with wherever both apply.
+        assert_eq!(normalized_name(&n(&[b"a.b", b"C"])), "a\\.b.c.");
+        assert_eq!(normalized_name(&n(&[b"*", b"x"])), "*.x.");
+        for name in ["WWW.example.org.", "x", "a1-b2.c_d.e"] {
+            let name = Name::from_str(name).unwrap();
+            let mut slow = name.to_ascii().to_ascii_lowercase();
+            if !slow.ends_with('.') {
+                slow.push('.');
+            }
+            assert_eq!(normalized_name(&name), slow);
+        }
+    }
 
     pub(crate) fn query(name: &str, qtype: RecordType, id: u16) -> Vec<u8> {
         let mut m = Message::new();

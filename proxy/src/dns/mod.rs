@@ -285,12 +285,9 @@ pub(crate) fn answer(
     shared.metrics.dns_upstream_latency(latency);
     let msg = match Message::from_vec(&bytes) {
         Ok(m)
-            if m.queries().first().is_some_and(|q| {
-                q.name()
-                    .to_ascii()
-                    .trim_end_matches('.')
-                    .eq_ignore_ascii_case(x.query.name.trim_end_matches('.'))
-            }) =>
+            if m.queries()
+                .first()
+                .is_some_and(|q| l7_dns::message::normalized_name(q.name()) == x.query.name) =>
         {
             m
         }
