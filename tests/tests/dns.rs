@@ -64,19 +64,24 @@ fn proxy(port: u16) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 92], port))
 }
 
+/// A ready Portcullis whose DNS listener forwards to `upstream`, with
+/// `dns_extra` in its config and the policy's one DNS rule line `dns_rule`;
+/// and the listener's port.
+fn start_proxy(upstream: SocketAddr, dns_extra: &str, dns_rule: &str) -> (Portcullis, u16) {
+    let port = free_port();
+    let pc = Portcullis::start(
+        &config(port, upstream, dns_extra),
+        &[("policy.yaml", &policy(dns_rule, upstream.port(), ""))],
+    );
+    pc.wait_ready();
+    (pc, port)
+}
+
 #[test]
 fn cilium_dns_demo_match_name_then_match_pattern() {
     let up = upstream_addr();
     let _dnsmasq = Dnsmasq::start(up, &records(), 60);
-    let port = free_port();
-    let pc = Portcullis::start(
-        &config(port, up, ""),
-        &[(
-            "policy.yaml",
-            &policy("        - matchName: \"api.github.com\"\n", up.port(), ""),
-        )],
-    );
-    pc.wait_ready();
+    let (pc, port) = start_proxy(up, "", "        - matchName: \"api.github.com\"\n");
 
     let d = dig(CLIENT, proxy(port), "api.github.com", &[]);
     assert_eq!(d.status, "NOERROR", "{}\n{}", d.output, pc.log());
@@ -150,15 +155,11 @@ fn cilium_dns_demo_match_name_then_match_pattern() {
 fn name_error_mode_answers_nxdomain() {
     let up = upstream_addr();
     let _dnsmasq = Dnsmasq::start(up, &records(), 60);
-    let port = free_port();
-    let pc = Portcullis::start(
-        &config(port, up, "dns:\n  rejectResponseCode: nameError\n"),
-        &[(
-            "policy.yaml",
-            &policy("        - matchName: \"api.github.com\"\n", up.port(), ""),
-        )],
+    let (_pc, port) = start_proxy(
+        up,
+        "dns:\n  rejectResponseCode: nameError\n",
+        "        - matchName: \"api.github.com\"\n",
     );
-    pc.wait_ready();
     assert_eq!(
         dig(CLIENT, proxy(port), "support.github.com", &[]).status,
         "NXDOMAIN"
@@ -303,15 +304,11 @@ fn cache_survives_a_restart() {
 #[test]
 fn dead_upstream_answers_servfail() {
     let dead = upstream_addr();
-    let port = free_port();
-    let pc = Portcullis::start(
-        &config(port, dead, "dns:\n  upstreamTimeoutMs: 500\n"),
-        &[(
-            "policy.yaml",
-            &policy("        - matchPattern: \"*\"\n", dead.port(), ""),
-        )],
+    let (pc, port) = start_proxy(
+        dead,
+        "dns:\n  upstreamTimeoutMs: 500\n",
+        "        - matchPattern: \"*\"\n",
     );
-    pc.wait_ready();
     let d = dig(CLIENT, proxy(port), "api.github.com", &[]);
     assert_eq!(d.status, "SERVFAIL", "{}", d.output);
     assert!(d.elapsed < Duration::from_secs(2), "{:?}", d.elapsed);
@@ -327,15 +324,7 @@ fn dead_upstream_answers_servfail() {
 fn malformed_queries_are_dropped_or_answered_formerr() {
     let up = upstream_addr();
     let _dnsmasq = Dnsmasq::start(up, &records(), 60);
-    let port = free_port();
-    let mut pc = Portcullis::start(
-        &config(port, up, ""),
-        &[(
-            "policy.yaml",
-            &policy("        - matchPattern: \"*\"\n", up.port(), ""),
-        )],
-    );
-    pc.wait_ready();
+    let (mut pc, port) = start_proxy(up, "", "        - matchPattern: \"*\"\n");
     let sock = UdpSocket::bind((CLIENT, 0)).unwrap();
     sock.set_read_timeout(Some(Duration::from_millis(500)))
         .unwrap();
