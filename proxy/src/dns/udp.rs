@@ -120,12 +120,8 @@ async fn run(
                                 send(&client, &reply, to).await;
                             });
                         }
-                        None => {
-                            to_clients.push(&reply, Some(w.exchange.client));
-                            if to_clients.is_full() {
-                                flush_replies(&mut to_clients, &client).await;
-                            }
-                        }
+                        // At most one reply per datagram of the batch.
+                        None => to_clients.push(&reply, Some(w.exchange.client)),
                     }
                 }
                 flush_replies(&mut to_clients, &client).await;
