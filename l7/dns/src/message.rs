@@ -114,12 +114,8 @@ pub enum Rcode {
 impl Rcode {
     /// The code's mnemonic, as dig prints it.
     pub fn name(self) -> &'static str {
-        match self {
-            Rcode::Refused => "REFUSED",
-            Rcode::NxDomain => "NXDOMAIN",
-            Rcode::ServFail => "SERVFAIL",
-            Rcode::FormErr => "FORMERR",
-        }
+        // Every variant is one of the codes the table names.
+        MNEMONICS[usize::from(u16::from(self.code()))]
     }
 
     fn code(self) -> ResponseCode {
@@ -132,21 +128,19 @@ impl Rcode {
     }
 }
 
-/// The mnemonic of a response code as dig prints it (`NOERROR`, …).
+/// The mnemonics dig prints for response codes 0 to 10.
+const MNEMONICS: [&str; 11] = [
+    "NOERROR", "FORMERR", "SERVFAIL", "NXDOMAIN", "NOTIMP", "REFUSED", "YXDOMAIN", "YXRRSET",
+    "NXRRSET", "NOTAUTH", "NOTZONE",
+];
+
+/// The mnemonic of a response code as dig prints it (`NOERROR`, …);
+/// `RCODE<n>` for codes without one.
 pub fn rcode_name(code: ResponseCode) -> String {
-    match u16::from(code) {
-        0 => "NOERROR".into(),
-        1 => "FORMERR".into(),
-        2 => "SERVFAIL".into(),
-        3 => "NXDOMAIN".into(),
-        4 => "NOTIMP".into(),
-        5 => "REFUSED".into(),
-        6 => "YXDOMAIN".into(),
-        7 => "YXRRSET".into(),
-        8 => "NXRRSET".into(),
-        9 => "NOTAUTH".into(),
-        10 => "NOTZONE".into(),
-        n => format!("RCODE{n}"),
+    let n = u16::from(code);
+    match MNEMONICS.get(usize::from(n)) {
+        Some(m) => (*m).to_string(),
+        None => format!("RCODE{n}"),
     }
 }
 
@@ -226,6 +220,14 @@ mod tests {
         assert_eq!(rcode_name(ResponseCode::NoError), "NOERROR");
         assert_eq!(rcode_name(ResponseCode::NXDomain), "NXDOMAIN");
         assert_eq!(rcode_name(ResponseCode::Unknown(3841)), "RCODE3841");
+        for (r, name) in [
+            (Rcode::Refused, "REFUSED"),
+            (Rcode::NxDomain, "NXDOMAIN"),
+            (Rcode::ServFail, "SERVFAIL"),
+            (Rcode::FormErr, "FORMERR"),
+        ] {
+            assert_eq!(r.name(), name);
+        }
     }
 
     #[test]
