@@ -47,7 +47,9 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
     let io = Scanned::new(stream, conn.clone(), shared.clone());
     let svc = service_fn(move |req| {
         let (conn, shared, upstream) = (conn.clone(), shared.clone(), upstream.clone());
-        async move { Ok::<_, Infallible>(handle(req, &conn, &shared, &upstream).await) }
+        // Boxed: the request's future is a few KB, and hyper moves the
+        // service future on every HTTP/2 stream spawn and completion.
+        Box::pin(async move { Ok::<_, Infallible>(handle(req, &conn, &shared, &upstream).await) })
     });
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
@@ -363,38 +365,123 @@ fn is_upgrade<B>(req: &Request<B>) -> bool {
 /// `Connection` header names; keeps `Connection: upgrade` + `Upgrade` when
 /// an upgrade is being relayed, and `te: trailers` (gRPC needs it).
 fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = headers
+    // One pass over the names picks what goes; only those are removed (a
+    // hashed removal per possible hop-by-hop name cost more than the rest
+    // of the header handling).
+    let named: Vec<&str> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|s| s.split(','))
-        .filter_map(|t| HeaderName::from_bytes(t.trim().as_bytes()).ok())
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
         .collect();
-    for name in named {
-        if keep_upgrade && name == header::UPGRADE {
-            continue;
-        }
-        headers.remove(&name);
+    let te_trailers_only = headers
+        .get(header::TE)
+        .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
+    let doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| {
+            let name = name.as_str();
+            if keep_upgrade && (name == "upgrade" || name == "connection") {
+                // `Connection` is rewritten below.
+                return false;
+            }
+            match name {
+                "connection"
+                | "upgrade"
+                | "keep-alive"
+                | "proxy-connection"
+                | "proxy-authenticate"
+                | "proxy-authorization"
+                | "transfer-encoding" => true,
+                _ if named.iter().any(|t| t.eq_ignore_ascii_case(name)) => true,
+                "te" => !te_trailers_only,
+                _ => false,
+            }
+        })
+        .cloned()
+        .collect();
+    for name in &doomed {
+        headers.remove(name);
     }
-    if !keep_upgrade {
-        headers.remove(header::CONNECTION);
-        headers.remove(header::UPGRADE);
-    } else {
+    if keep_upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
     }
-    for h in [
-        "keep-alive",
-        "proxy-connection",
-        "proxy-authenticate",
-        "proxy-authorization",
-    ] {
-        headers.remove(h);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            );
+        }
+        h
     }
-    headers.remove(header::TRANSFER_ENCODING);
-    if headers
-        .get(header::TE)
-        .is_some_and(|v| !v.as_bytes().eq_ignore_ascii_case(b"trailers"))
-    {
-        headers.remove(header::TE);
+
+    fn names(h: &HeaderMap) -> Vec<String> {
+        let mut v: Vec<String> = h
+            .iter()
+            .map(|(k, v)| format!("{k}: {}", v.to_str().unwrap()))
+            .collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn hop_by_hop_headers_are_stripped() {
+        let mut h = headers(&[
+            ("host", "a"),
+            ("connection", "keep-alive, X-Secret"),
+            ("keep-alive", "timeout=5"),
+            ("x-secret", "1"),
+            ("x-kept", "2"),
+            ("transfer-encoding", "chunked"),
+            ("proxy-authorization", "basic x"),
+            ("proxy-connection", "close"),
+            ("upgrade", "websocket"),
+            ("te", "trailers"),
+        ]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(names(&h), ["host: a", "te: trailers", "x-kept: 2"]);
+
+        // A TE other than "trailers" goes; so does one `Connection` names.
+        let mut h = headers(&[("te", "gzip"), ("x", "1")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(names(&h), ["x: 1"]);
+        let mut h = headers(&[("connection", "TE"), ("te", "trailers")]);
+        strip_hop_by_hop(&mut h, false);
+        assert!(h.is_empty());
+
+        // Nothing hop-by-hop: untouched.
+        let mut h = headers(&[("content-length", "3"), ("x", "1"), ("x", "2")]);
+        strip_hop_by_hop(&mut h, false);
+        assert_eq!(names(&h), ["content-length: 3", "x: 1", "x: 2"]);
+    }
+
+    #[test]
+    fn an_upgrade_keeps_upgrade_and_says_so_in_connection() {
+        let mut h = headers(&[
+            ("connection", "Upgrade, x-hop"),
+            ("upgrade", "websocket"),
+            ("x-hop", "1"),
+            ("keep-alive", "timeout=5"),
+            ("sec-websocket-key", "k"),
+        ]);
+        strip_hop_by_hop(&mut h, true);
+        assert_eq!(
+            names(&h),
+            [
+                "connection: upgrade",
+                "sec-websocket-key: k",
+                "upgrade: websocket"
+            ]
+        );
     }
 }

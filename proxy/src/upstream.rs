@@ -112,35 +112,15 @@ impl Upstream {
         let mut req = req;
         for attempt in 0..2 {
             let mut guard = self.h1.lock().await;
-            if guard.is_none() {
-                if let Some(mut pooled) = idle::take(self.addr, self.mark) {
-                    // A pooled connection may still be finishing its last
-                    // exchange; give it a moment, else open a fresh one.
-                    match tokio::time::timeout(POOLED_READY, pooled.ready()).await {
-                        Ok(Ok(())) => *guard = Some(pooled),
-                        Ok(Err(e)) => {
-                            tracing::debug!(error = %e, "pooled upstream connection failed")
-                        }
-                        Err(_) => tracing::debug!("pooled upstream connection not ready in time"),
-                    }
-                }
-            }
             let usable = match guard.as_mut() {
                 Some(s) => !s.is_closed() && s.ready().await.is_ok(),
                 None => false,
             };
             if !usable {
-                let io = self.connect().await?;
-                let (sender, conn) = http1::Builder::new()
-                    .handshake(io)
-                    .await
-                    .map_err(|source| UpstreamError::Handshake { addr, source })?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.with_upgrades().await {
-                        tracing::debug!(error = %e, "upstream connection ended");
-                    }
-                });
-                *guard = Some(sender);
+                // The cold path is boxed: kept inline, its connect, timer and
+                // handshake state would make every request's future (moved
+                // on each spawn and poll) several times larger.
+                *guard = Some(Box::pin(self.open_h1(guard.is_none())).await?);
             }
             let Some(sender) = guard.as_mut() else {
                 unreachable!("set above")
@@ -166,6 +146,55 @@ impl Upstream {
         unreachable!("the loop returns on its second attempt")
     }
 
+    /// A ready HTTP/1.1 connection: this worker's idle one when it has one
+    /// (`from_pool`) that becomes ready in time, else a new one.
+    async fn open_h1(
+        &self,
+        from_pool: bool,
+    ) -> Result<http1::SendRequest<Incoming>, UpstreamError> {
+        if let Some(mut pooled) = from_pool
+            .then(|| idle::take(self.addr, self.mark))
+            .flatten()
+        {
+            // A pooled connection may still be finishing its last
+            // exchange; give it a moment, else open a fresh one.
+            match tokio::time::timeout(POOLED_READY, pooled.ready()).await {
+                Ok(Ok(())) => return Ok(pooled),
+                Ok(Err(e)) => tracing::debug!(error = %e, "pooled upstream connection failed"),
+                Err(_) => tracing::debug!("pooled upstream connection not ready in time"),
+            }
+        }
+        let addr = self.addr;
+        let io = self.connect().await?;
+        let (sender, conn) = http1::Builder::new()
+            .handshake(io)
+            .await
+            .map_err(|source| UpstreamError::Handshake { addr, source })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                tracing::debug!(error = %e, "upstream connection ended");
+            }
+        });
+        Ok(sender)
+    }
+
+    /// A new HTTP/2 session to the destination (boxed by its caller, as
+    /// `open_h1` is).
+    async fn open_h2(&self) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+        let addr = self.addr;
+        let io = self.connect().await?;
+        let (sender, conn) = http2::Builder::new(TokioExecutor::new())
+            .handshake(io)
+            .await
+            .map_err(|source| UpstreamError::Handshake { addr, source })?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, "upstream h2 session ended");
+            }
+        });
+        Ok(sender)
+    }
+
     /// Sends over the HTTP/2 session, opening it as needed.
     pub async fn send_h2(
         &self,
@@ -177,16 +206,7 @@ impl Upstream {
             match guard.as_ref() {
                 Some(s) if !s.is_closed() => s.clone(),
                 _ => {
-                    let io = self.connect().await?;
-                    let (sender, conn) = http2::Builder::new(TokioExecutor::new())
-                        .handshake(io)
-                        .await
-                        .map_err(|source| UpstreamError::Handshake { addr, source })?;
-                    tokio::spawn(async move {
-                        if let Err(e) = conn.await {
-                            tracing::debug!(error = %e, "upstream h2 session ended");
-                        }
-                    });
+                    let sender = Box::pin(self.open_h2()).await?;
                     *guard = Some(sender.clone());
                     sender
                 }
