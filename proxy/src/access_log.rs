@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 /// Events waiting for the writer; beyond this they are dropped.
 const QUEUE: usize = 16 * 1024;
 
-#[derive(Debug, Serialize)]
-#[serde(tag = "kind", rename_all = "lowercase")]
+/// One line of the log: `{"kind":…,"time":…,` then the connection's peers
+/// (where the event has them) and the event's own fields, in that order.
+#[derive(Debug)]
 pub enum Event {
     Http(HttpEvent),
     Connection(ConnectionEvent),
@@ -34,13 +35,26 @@ pub struct Peers {
     pub src: SocketAddr,
     pub dst_identity: u32,
     pub dst: SocketAddr,
+    /// These fields as JSON members, rendered by the writer the first time
+    /// and reused for every later event of the connection.
+    #[serde(skip)]
+    pub json: std::sync::OnceLock<Box<str>>,
+}
+
+impl Peers {
+    fn json_members(&self) -> &str {
+        self.json.get_or_init(|| {
+            let object = serde_json::to_string(self).unwrap_or_else(|_| "{}".into());
+            object[1..object.len() - 1].into()
+        })
+    }
 }
 
 #[derive(Debug, Serialize)]
 pub struct HttpEvent {
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(skip)]
     pub time: SystemTime,
-    #[serde(flatten)]
+    #[serde(skip)]
     pub peers: Arc<Peers>,
     pub protocol: &'static str,
     #[serde(serialize_with = "method_str")]
@@ -61,9 +75,9 @@ pub struct HttpEvent {
 
 #[derive(Debug, Serialize)]
 pub struct ConnectionEvent {
-    #[serde(serialize_with = "rfc3339")]
+    #[serde(skip)]
     pub time: SystemTime,
-    #[serde(flatten)]
+    #[serde(skip)]
     pub peers: Arc<Peers>,
     pub verdict: &'static str,
     pub rule: String,
@@ -76,11 +90,6 @@ pub fn now() -> SystemTime {
 
 fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(m.as_str())
-}
-
-/// Formatting happens on the writer thread, off the request path.
-pub(crate) fn rfc3339<S: serde::Serializer>(t: &SystemTime, s: S) -> Result<S::Ok, S::Error> {
-    s.collect_str(&humantime::format_rfc3339_micros(*t))
 }
 
 #[derive(Clone)]
@@ -134,14 +143,13 @@ const DRAIN_EVERY: std::time::Duration = std::time::Duration::from_millis(20);
 
 fn write_loop(mut rx: mpsc::Receiver<Event>, out: Box<dyn Write + Send>) {
     let mut out = std::io::BufWriter::with_capacity(64 * 1024, out);
+    let mut lines = LineWriter::default();
     loop {
         let mut wrote = false;
         loop {
             match rx.try_recv() {
                 Ok(e) => {
-                    if serde_json::to_writer(&mut out, &e).is_ok() {
-                        let _ = out.write_all(b"\n");
-                    }
+                    lines.write(&mut out, &e);
                     wrote = true;
                 }
                 Err(mpsc::error::TryRecvError::Empty) => break,
@@ -157,5 +165,140 @@ fn write_loop(mut rx: mpsc::Receiver<Event>, out: Box<dyn Write + Send>) {
             }
         }
         std::thread::sleep(DRAIN_EVERY);
+    }
+}
+
+/// Formats events as JSON lines. Formatting happens on the writer thread,
+/// off the request path; what repeats is formatted once: a connection's
+/// peers once per connection, the timestamp's date and time once a second.
+#[derive(Default)]
+struct LineWriter {
+    body: Vec<u8>,
+    /// `YYYY-MM-DDTHH:MM:SS` of `second` (seconds since the epoch).
+    second: u64,
+    date_time: String,
+}
+
+impl LineWriter {
+    fn write(&mut self, out: &mut impl Write, event: &Event) {
+        self.body.clear();
+        let (kind, time, peers, body) = match event {
+            Event::Http(e) => (
+                "http",
+                e.time,
+                Some(&e.peers),
+                serde_json::to_writer(&mut self.body, e),
+            ),
+            Event::Connection(e) => (
+                "connection",
+                e.time,
+                Some(&e.peers),
+                serde_json::to_writer(&mut self.body, e),
+            ),
+            Event::Kafka(e) => (
+                "kafka",
+                e.time,
+                Some(&e.peers),
+                serde_json::to_writer(&mut self.body, e),
+            ),
+            Event::Dns(e) => (
+                "dns",
+                e.time,
+                None,
+                serde_json::to_writer(&mut self.body, e),
+            ),
+        };
+        if let Err(e) = body {
+            tracing::warn!(error = %e, kind, "access log event not written");
+            return;
+        }
+        let _ = write!(out, "{{\"kind\":\"{kind}\",\"time\":\"");
+        self.write_time(out, time);
+        let _ = out.write_all(b"\"");
+        if let Some(peers) = peers {
+            let _ = out.write_all(b",");
+            let _ = out.write_all(peers.json_members().as_bytes());
+        }
+        // The event's own members: its object without the opening brace.
+        if self.body.len() > 2 {
+            let _ = out.write_all(b",");
+        }
+        let _ = out.write_all(&self.body[1..]);
+        let _ = out.write_all(b"\n");
+    }
+
+    /// RFC 3339 in UTC with microseconds, as `humantime::format_rfc3339_micros`.
+    fn write_time(&mut self, out: &mut impl Write, time: SystemTime) {
+        let since = time
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap_or_default();
+        if self.date_time.is_empty() || since.as_secs() != self.second {
+            self.second = since.as_secs();
+            let whole = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(self.second);
+            self.date_time = humantime::format_rfc3339_seconds(whole).to_string();
+            self.date_time.pop(); // the 'Z'
+        }
+        let mut frac = *b".000000Z";
+        let mut micros = since.subsec_micros();
+        for d in frac[1..7].iter_mut().rev() {
+            *d = b'0' + (micros % 10) as u8;
+            micros /= 10;
+        }
+        let _ = out.write_all(self.date_time.as_bytes());
+        let _ = out.write_all(&frac);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn line(event: &Event) -> serde_json::Value {
+        let mut out = Vec::new();
+        LineWriter::default().write(&mut out, event);
+        assert_eq!(out.last(), Some(&b'\n'));
+        serde_json::from_slice(&out).expect("one JSON object per line")
+    }
+
+    #[test]
+    fn lines_carry_kind_time_peers_and_fields_in_order() {
+        let peers = Arc::new(Peers {
+            direction: "ingress",
+            listener: "web".into(),
+            src_identity: 100,
+            src: "10.0.0.1:40000".parse().unwrap(),
+            dst_identity: 200,
+            dst: "[fd00::2]:80".parse().unwrap(),
+            json: Default::default(),
+        });
+        let time = SystemTime::UNIX_EPOCH + std::time::Duration::from_micros(1_763_780_112_000_042);
+        let event = Event::Connection(ConnectionEvent {
+            time,
+            peers: peers.clone(),
+            verdict: "denied",
+            rule: "r\"1".into(),
+            reason: "no rule".into(),
+        });
+        let mut out = Vec::new();
+        let mut w = LineWriter::default();
+        w.write(&mut out, &event);
+        w.write(&mut out, &event); // the cached peers and second, reused
+        let text = String::from_utf8(out).unwrap();
+        let mut lines = text.lines();
+        let first = lines.next().unwrap();
+        assert_eq!(Some(first), lines.next());
+        assert_eq!(
+            first,
+            concat!(
+                r#"{"kind":"connection","time":"2025-11-22T02:55:12.000042Z","#,
+                r#""direction":"ingress","listener":"web","src_identity":100,"src":"10.0.0.1:40000","#,
+                r#""dst_identity":200,"dst":"[fd00::2]:80","verdict":"denied","rule":"r\"1","reason":"no rule"}"#
+            )
+        );
+        assert_eq!(
+            humantime::format_rfc3339_micros(time).to_string(),
+            "2025-11-22T02:55:12.000042Z"
+        );
+        assert_eq!(line(&event)["rule"], "r\"1");
     }
 }

@@ -142,6 +142,7 @@ pub async fn handle(
             src: peer,
             dst_identity: policy.identities.lookup(dst.ip()),
             dst,
+            json: Default::default(),
         }),
         direction: listener.direction,
         proxy_id: listener.proxy_id,

@@ -99,9 +99,9 @@ impl KafkaState {
 /// One access-log event per request.
 #[derive(Debug, Serialize)]
 pub struct KafkaEvent {
-    #[serde(serialize_with = "access_log::rfc3339")]
+    #[serde(skip)]
     pub time: std::time::SystemTime,
-    #[serde(flatten)]
+    #[serde(skip)]
     pub peers: Arc<Peers>,
     pub api_key: i16,
     pub api_name: String,

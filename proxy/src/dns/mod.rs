@@ -27,7 +27,7 @@ use l7_dns::{harvest, Query, Rcode};
 use serde::Serialize;
 use tracing::debug;
 
-use crate::access_log::{self, Event};
+use crate::access_log::Event;
 use crate::config::{DnsConfig, RejectCode, TimeoutResponse};
 use crate::state::Shared;
 use policy::{DnsPolicy, Judgement};
@@ -98,7 +98,7 @@ impl DnsState {
 /// One DNS access-log event.
 #[derive(Debug, Serialize)]
 pub struct DnsEvent {
-    #[serde(serialize_with = "access_log::rfc3339")]
+    #[serde(skip)]
     pub time: SystemTime,
     pub listener: Arc<str>,
     pub protocol: &'static str,
