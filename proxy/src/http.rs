@@ -19,6 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use l7_http::{HeaderLog, RequestHead};
 use npds::L7Rules;
+use smallvec::SmallVec;
 use tokio::net::TcpStream;
 use tracing::{debug, warn};
 
@@ -368,7 +369,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     // One pass over the names picks what goes; only those are removed (a
     // hashed removal per possible hop-by-hop name cost more than the rest
     // of the header handling).
-    let named: Vec<&str> = headers
+    let named: SmallVec<[&str; 4]> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -379,7 +380,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
     let te_trailers_only = headers
         .get(header::TE)
         .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    let doomed: Vec<HeaderName> = headers
+    let doomed: SmallVec<[HeaderName; 4]> = headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
@@ -402,6 +403,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
         })
         .cloned()
         .collect();
+    drop(named);
     for name in &doomed {
         headers.remove(name);
     }

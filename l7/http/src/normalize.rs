@@ -84,20 +84,21 @@ pub fn normalize_path(raw: &str) -> Result<String, PathError> {
 /// segment and no empty segment but a trailing one. Most requests take
 /// this single scan instead of decoding, segment removal and merging.
 fn already_normal(path: &str) -> bool {
-    let plain = path
-        .bytes()
-        .all(|b| b != b'%' && b != b'\\' && check_common(b).is_ok());
-    if !plain {
-        return false;
-    }
-    let mut segments = path[1..].split('/').peekable();
-    while let Some(seg) = segments.next() {
-        let last = segments.peek().is_none();
-        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+    let bytes = path.as_bytes();
+    // Start of the current segment, after the leading '/'.
+    let mut start = 1;
+    for (i, &b) in bytes.iter().enumerate().skip(1) {
+        if b == b'/' {
+            if matches!(&bytes[start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            start = i + 1;
+        } else if b == b'%' || b == b'\\' || check_common(b).is_err() {
             return false;
         }
     }
-    true
+    // A trailing empty segment ("/a/") is kept as it is.
+    !matches!(&bytes[start..], b"." | b"..")
 }
 
 fn normalize_slow(path: &str, query: Option<&str>) -> Result<String, PathError> {
