@@ -21,6 +21,7 @@ PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn}     # RUST_LOG for Portcullis during the 
 PORTCULLIS_ACCESS_LOG=${PORTCULLIS_ACCESS_LOG:-/dev/null}  # its JSON access log (built either way)
 PORTCULLIS_H2_UPSTREAM=${PORTCULLIS_H2_UPSTREAM:-h2}  # h2: forward h2c as h2c; h1: to the HTTP/1.1 origin
 KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the temp dir (configs, logs) after the run
+INSTRUCTIONS=${INSTRUCTIONS:-0}   # N > 0: also count Portcullis' user-space instructions per request over N requests (valgrind)
 
 PORT_BASE=${PORT_BASE:-18080}     # every port below is PORT_BASE + a fixed offset
 
@@ -202,15 +203,48 @@ policies:
 accessLog: $PORTCULLIS_ACCESS_LOG
 EOF
   RUST_LOG=$PORTCULLIS_LOG spawn portcullis "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
+  wait_ready portcullis 150
+}
+
+# wait_ready NAME TENTHS : wait for Portcullis (spawned as NAME) to report /ready
+wait_ready() {
   local i
-  for ((i = 0; i < 150; i++)); do
+  for ((i = 0; i < $2; i++)); do
     curl -sf -o /dev/null "http://127.0.0.1:$PORTCULLIS_ADMIN/ready" && return 0
-    kill -0 "${pid[portcullis]}" 2>/dev/null || break
+    kill -0 "${pid[$1]}" 2>/dev/null || break
     sleep 0.1
   done
-  log "portcullis not ready (http://127.0.0.1:$PORTCULLIS_ADMIN/ready); its log:"
-  tail -n 20 "$work/portcullis.log" >&2 || true
+  log "$1 not ready (http://127.0.0.1:$PORTCULLIS_ADMIN/ready); its log:"
+  tail -n 20 "$work/$1.log" >&2 || true
   return 1
+}
+
+# Instructions Portcullis executes in user space per request, all threads (the
+# access-log writer included), counted by callgrind over INSTRUCTIONS requests
+# after a warm-up. Unlike req/s on a shared machine this does not drift, so it
+# shows what a change to the proxy's own code saves; the kernel's share (TCP on
+# loopback, about half of the proxy's CPU time) is not counted.
+count_instructions() {
+  local proto out ir
+  kill "${pid[portcullis]}" 2>/dev/null && wait "${pid[portcullis]}" 2>/dev/null
+  RUST_LOG=$PORTCULLIS_LOG spawn callgrind valgrind --tool=callgrind \
+    --callgrind-out-file="$work/callgrind.out" \
+    "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
+  wait_ready callgrind 600 || return 1
+  echo
+  echo "Portcullis user-space instructions per request (callgrind, $INSTRUCTIONS requests, 16 connections)"
+  for proto in $PROTOCOLS; do
+    local url="http://127.0.0.1:${PORT_H1[portcullis]}$ALLOWED_PATH" flags=(--h1)
+    [[ $proto == h2 ]] && url="http://127.0.0.1:${PORT_H2[portcullis]}$ALLOWED_PATH" flags=(-m"$STREAMS")
+    h2load "${flags[@]}" -c16 -t1 -n 2000 "$url" >/dev/null
+    callgrind_control -z "${pid[callgrind]}" >/dev/null 2>&1
+    out=$(h2load "${flags[@]}" -c16 -t1 -n "$INSTRUCTIONS" "$url")
+    grep -q "$INSTRUCTIONS succeeded" <<<"$out" || { log "h2load under callgrind: $out"; return 1; }
+    rm -f "$work"/callgrind.out.*
+    callgrind_control -d "${pid[callgrind]}" >/dev/null 2>&1
+    ir=$(awk '/^summary:/ {print $2}' "$work"/callgrind.out.*)
+    printf '  %s: %d\n' "$proto" $((ir / INSTRUCTIONS))
+  done
 }
 
 start_nginx() {
@@ -561,5 +595,13 @@ done
 echo
 echo "errors = non-2xx responses + socket errors (wrk) or failed/errored/timed-out requests + non-2xx (h2load);"
 echo "a row with errors is not a valid measurement."
+if ((INSTRUCTIONS > 0)) && [[ $TARGETS == *portcullis* && -z ${skip[portcullis]:-} ]]; then
+  if ! command -v valgrind >/dev/null || ! command -v h2load >/dev/null; then
+    log "INSTRUCTIONS needs valgrind and h2load (apt-get install valgrind nghttp2-client)"
+    failed=1
+  else
+    count_instructions || { log "counting instructions failed, see $work/callgrind.log"; failed=1; }
+  fi
+fi
 [[ -n ${skip[portcullis]:-} ]] && log "NOTE: Portcullis was not measured: ${skip[portcullis]}"
 exit "$failed"
