@@ -19,7 +19,8 @@ const QUEUE: usize = 16 * 1024;
 
 /// One line of the log: `{"kind":…,"time":…,` then the connection's peers
 /// (where the event has them) and the event's own fields, in that order.
-#[derive(Debug)]
+#[derive(Debug, Serialize)]
+#[serde(untagged)] // serializes the event's own fields; `LineWriter` adds the rest
 pub enum Event {
     Http(HttpEvent),
     Connection(ConnectionEvent),
@@ -182,32 +183,13 @@ struct LineWriter {
 impl LineWriter {
     fn write(&mut self, out: &mut impl Write, event: &Event) {
         self.body.clear();
-        let (kind, time, peers, body) = match event {
-            Event::Http(e) => (
-                "http",
-                e.time,
-                Some(&e.peers),
-                serde_json::to_writer(&mut self.body, e),
-            ),
-            Event::Connection(e) => (
-                "connection",
-                e.time,
-                Some(&e.peers),
-                serde_json::to_writer(&mut self.body, e),
-            ),
-            Event::Kafka(e) => (
-                "kafka",
-                e.time,
-                Some(&e.peers),
-                serde_json::to_writer(&mut self.body, e),
-            ),
-            Event::Dns(e) => (
-                "dns",
-                e.time,
-                None,
-                serde_json::to_writer(&mut self.body, e),
-            ),
+        let (kind, time, peers) = match event {
+            Event::Http(e) => ("http", e.time, Some(&e.peers)),
+            Event::Connection(e) => ("connection", e.time, Some(&e.peers)),
+            Event::Kafka(e) => ("kafka", e.time, Some(&e.peers)),
+            Event::Dns(e) => ("dns", e.time, None),
         };
+        let body = serde_json::to_writer(&mut self.body, event);
         if let Err(e) = body {
             tracing::warn!(error = %e, kind, "access log event not written");
             return;

@@ -417,14 +417,16 @@ mod tests {
     use super::*;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.append(
-                HeaderName::from_bytes(k.as_bytes()).unwrap(),
-                HeaderValue::from_str(v).unwrap(),
-            );
-        }
-        h
+        // Collecting appends, so repeated names keep every value.
+        pairs
+            .iter()
+            .map(|(k, v)| {
+                (
+                    HeaderName::try_from(*k).unwrap(),
+                    HeaderValue::try_from(*v).unwrap(),
+                )
+            })
+            .collect()
     }
 
     fn names(h: &HeaderMap) -> Vec<String> {
