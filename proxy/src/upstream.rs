@@ -118,8 +118,9 @@ impl Upstream {
             };
             if !usable {
                 // The cold path is boxed: kept inline, its connect, timer and
-                // handshake state would make every request's future (moved
-                // on each spawn and poll) several times larger.
+                // handshake state would make every request's future several
+                // times larger, and that future is moved whole whenever hyper
+                // or tokio moves it.
                 *guard = Some(Box::pin(self.open_h1(guard.is_none())).await?);
             }
             let Some(sender) = guard.as_mut() else {
