@@ -53,6 +53,33 @@ spec:
 /// server (10.77.0.10:80); nat OUTPUT redirects it to Portcullis on
 /// 127.0.0.1:15001, which must recover 10.77.0.10:80 with SO_ORIGINAL_DST and
 /// connect there with the egress mark, which the REDIRECT rule exempts.
+/// The two HTTP requests both tests make, as the access log must show them:
+/// `/allowed/x` allowed with 200, then `/denied` denied with 403, each with
+/// the listener's direction and name, the client's identity and address
+/// (by prefix: the port is ephemeral) and the original destination.
+fn assert_http_events(
+    log: &[serde_json::Value],
+    (direction, listener): (&str, &str),
+    (src_identity, src_prefix): (u32, &str),
+    dst: &str,
+) {
+    let http: Vec<_> = log.iter().filter(|e| e["kind"] == "http").collect();
+    assert_eq!(http.len(), 2, "{log:#?}");
+    for (e, path, verdict, status) in [
+        (http[0], "/allowed/x", "allowed", 200),
+        (http[1], "/denied", "denied", 403),
+    ] {
+        assert_eq!(e["dst"], dst, "{e}");
+        assert_eq!(e["direction"], direction, "{e}");
+        assert_eq!(e["listener"], listener, "{e}");
+        assert_eq!(e["src_identity"], src_identity, "{e}");
+        assert!(e["src"].as_str().unwrap().starts_with(src_prefix), "{e}");
+        assert_eq!(e["path"], path, "{e}");
+        assert_eq!(e["verdict"], verdict, "{e}");
+        assert_eq!(e["status"], status, "{e}");
+    }
+}
+
 #[test]
 fn iptables_redirect_egress() {
     require_all();
@@ -140,21 +167,12 @@ policies: [policy.yaml]
     );
 
     let log = pc.access_log();
-    let http: Vec<_> = log.iter().filter(|e| e["kind"] == "http").collect();
-    assert_eq!(http.len(), 2, "{log:#?}");
-    for (e, path, verdict, status) in [
-        (http[0], "/allowed/x", "allowed", 200),
-        (http[1], "/denied", "denied", 403),
-    ] {
-        assert_eq!(e["dst"], "10.77.0.10:80", "{e}");
-        assert_eq!(e["direction"], "egress", "{e}");
-        assert_eq!(e["listener"], "egress-15001", "{e}");
-        assert_eq!(e["src_identity"], client_identity, "{e}");
-        assert!(e["src"].as_str().unwrap().starts_with("10.77.0.1:"), "{e}");
-        assert_eq!(e["path"], path, "{e}");
-        assert_eq!(e["verdict"], verdict, "{e}");
-        assert_eq!(e["status"], status, "{e}");
-    }
+    assert_http_events(
+        &log,
+        ("egress", "egress-15001"),
+        (client_identity, "10.77.0.1:"),
+        "10.77.0.10:80",
+    );
     let refused = log
         .iter()
         .find(|e| e["kind"] == "connection")
@@ -283,21 +301,12 @@ policies: [policy.yaml]
     );
 
     let log = pc.access_log();
-    let http: Vec<_> = log.iter().filter(|e| e["kind"] == "http").collect();
-    assert_eq!(http.len(), 2, "{log:#?}");
-    for (e, path, verdict, status) in [
-        (http[0], "/allowed/x", "allowed", 200),
-        (http[1], "/denied", "denied", 403),
-    ] {
-        assert_eq!(e["dst"], "10.78.0.2:80", "{e}");
-        assert_eq!(e["direction"], "ingress", "{e}");
-        assert_eq!(e["listener"], "ingress-15002", "{e}");
-        assert_eq!(e["src_identity"], client_identity, "{e}");
-        assert!(e["src"].as_str().unwrap().starts_with("10.78.0.1:"), "{e}");
-        assert_eq!(e["path"], path, "{e}");
-        assert_eq!(e["verdict"], verdict, "{e}");
-        assert_eq!(e["status"], status, "{e}");
-    }
+    assert_http_events(
+        &log,
+        ("ingress", "ingress-15002"),
+        (client_identity, "10.78.0.1:"),
+        "10.78.0.2:80",
+    );
     let refused = log
         .iter()
         .find(|e| e["kind"] == "connection")
