@@ -888,6 +888,23 @@ struct WrkResult {
     errors: u64,
 }
 
+impl WrkResult {
+    /// Each measure's median over `runs` (at least one), errors summed.
+    fn medians(runs: &[WrkResult]) -> WrkResult {
+        let median = |f: fn(&WrkResult) -> f64| {
+            let mut v: Vec<f64> = runs.iter().map(f).collect();
+            v.sort_by(f64::total_cmp);
+            v[v.len() / 2]
+        };
+        WrkResult {
+            rps: median(|r| r.rps),
+            p50_ms: median(|r| r.p50_ms),
+            p99_ms: median(|r| r.p99_ms),
+            errors: runs.iter().map(|r| r.errors).sum(),
+        }
+    }
+}
+
 /// wrk prints 512.00us, 1.23ms, 1.02s, 1.50m.
 fn wrk_ms(v: &str) -> Option<f64> {
     let (num, mul) = if let Some(n) = v.strip_suffix("us") {
@@ -1129,23 +1146,7 @@ fn throughput(k: &Knobs, rep: &mut Report) -> anyhow::Result<()> {
         pushes.acked.extend(pushed.acked);
         pushes.problems.extend(pushed.problems);
     }
-    let median = |runs: &[WrkResult], f: fn(&WrkResult) -> f64| {
-        let mut v: Vec<f64> = runs.iter().map(f).collect();
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
-    let base = WrkResult {
-        rps: median(&bases, |r| r.rps),
-        p50_ms: median(&bases, |r| r.p50_ms),
-        p99_ms: median(&bases, |r| r.p99_ms),
-        errors: bases.iter().map(|r| r.errors).sum(),
-    };
-    let upd = WrkResult {
-        rps: median(&upds, |r| r.rps),
-        p50_ms: median(&upds, |r| r.p50_ms),
-        p99_ms: median(&upds, |r| r.p99_ms),
-        errors: upds.iter().map(|r| r.errors).sum(),
-    };
+    let (base, upd) = (WrkResult::medians(&bases), WrkResult::medians(&upds));
     let measured: f64 = windows.iter().map(|w| (w.1 - w.0).as_secs_f64()).sum();
 
     let in_window: Vec<Duration> = pushes

@@ -41,10 +41,10 @@ use pattern::PolicyRegex;
 /// sequence in Unicode mode), per alternative and per repetition, with
 /// bounded repetitions counted as many times as they may repeat.
 ///
-/// Envoy bounds RE2's program size the same way (instructions, not bytes);
-/// 32,768 (about the 1 MiB the built program would take) admits any realistic path or header pattern while rejecting
-/// pathological ones such as `a{1000}{1000}` before anything is built,
-/// naming the offending rule.
+/// Envoy bounds RE2's program size the same way (instructions, not bytes).
+/// 32,768 (about the 1 MiB the built program would take) admits any
+/// realistic path or header pattern while rejecting pathological ones such
+/// as `a{1000}{1000}` before anything is built, naming the offending rule.
 pub const REGEX_MAX_PROGRAM_SIZE: usize = 1 << 15;
 
 /// Upper bound, in bytes, on the compiled program of every policy regex when

@@ -121,18 +121,10 @@ fn validate(pattern: &str) -> Result<bool, MatcherError> {
     if uses_extended_mode(&tree) {
         return Err(MatcherError::ExtendedMode);
     }
-    // The same translation `regex::bytes` applies: ASCII first, Unicode
-    // only when the pattern needs it.
-    let translate = |unicode: bool| {
-        hir::translate::TranslatorBuilder::new()
-            .unicode(unicode)
-            .utf8(false)
-            .build()
-            .translate(pattern, &tree)
-    };
-    let (hir, unicode) = match translate(false) {
+    // ASCII first, Unicode only when the pattern needs it.
+    let (hir, unicode) = match translate(pattern, &tree, false) {
         Ok(hir) => (hir, false),
-        Err(_) => match translate(true) {
+        Err(_) => match translate(pattern, &tree, true) {
             Ok(hir) => (hir, true),
             Err(e) => return Err(MatcherError::InvalidRegex(e.kind().to_string())),
         },
@@ -141,6 +133,15 @@ fn validate(pattern: &str) -> Result<bool, MatcherError> {
         return Err(MatcherError::RegexTooBig);
     }
     Ok(unicode)
+}
+
+/// The translation `regex::bytes` applies to `tree`, parsed from `pattern`.
+fn translate(pattern: &str, tree: &Ast, unicode: bool) -> Result<Hir, hir::Error> {
+    hir::translate::TranslatorBuilder::new()
+        .unicode(unicode)
+        .utf8(false)
+        .build()
+        .translate(pattern, tree)
 }
 
 /// The program size as documented at [`REGEX_MAX_PROGRAM_SIZE`], or `None`
@@ -310,13 +311,7 @@ pub(crate) mod tests {
     fn program_size_counts_repetitions_and_classes() {
         let size = |p: &str| {
             let tree = ast::parse::Parser::new().parse(p).unwrap();
-            let hir = hir::translate::TranslatorBuilder::new()
-                .unicode(false)
-                .utf8(false)
-                .build()
-                .translate(p, &tree)
-                .unwrap();
-            program_size(&hir)
+            program_size(&translate(p, &tree, false).unwrap())
         };
         assert_eq!(size("abc"), Some(3));
         assert_eq!(size("[a-z0-9-]"), Some(3));

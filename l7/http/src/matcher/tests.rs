@@ -252,15 +252,20 @@ fn pseudo_headers() {
     ]);
 }
 
-#[test]
-fn empty_authority_is_absent() {
-    let h = HeaderMap::new();
-    let view = RequestView {
+/// `GET /` with no authority and `headers`.
+fn get_root(headers: &HeaderMap) -> RequestView<'_> {
+    RequestView {
         method: "GET",
         path: "/",
         authority: "",
-        headers: &h,
-    };
+        headers,
+    }
+}
+
+#[test]
+fn empty_authority_is_absent() {
+    let h = HeaderMap::new();
+    let view = get_root(&h);
     let present = CompiledHeaderMatcher::compile(&hm(":authority", None)).unwrap();
     assert!(!present.matches(&view));
     let absent = CompiledHeaderMatcher::compile(&hm("host", Some(S::PresentMatch(false)))).unwrap();
@@ -414,13 +419,6 @@ fn a_regex_that_cannot_be_built_fails_closed_even_inverted() {
             invert,
             treat_missing_as_empty: true,
         };
-        let headers = HeaderMap::new();
-        let view = RequestView {
-            method: "GET",
-            path: "/x",
-            authority: "",
-            headers: &headers,
-        };
-        assert!(!m.matches(&view), "invert {invert}");
+        assert!(!m.matches(&get_root(&HeaderMap::new())), "invert {invert}");
     }
 }
