@@ -143,6 +143,11 @@ pub struct KafkaConfig {
     /// Portcullis stops reading from it.
     #[serde(default = "default_kafka_max_in_flight")]
     pub max_in_flight: usize,
+    /// An allowed Produce request of at least this many bytes naming one
+    /// topic is judged from its head and its record batches are spliced to
+    /// the broker, never copied through Portcullis; 0 turns this off.
+    #[serde(default = "default_kafka_splice_min")]
+    pub splice_min_bytes: usize,
 }
 
 fn default_kafka_max_frame() -> usize {
@@ -153,11 +158,16 @@ fn default_kafka_max_in_flight() -> usize {
     crate::kafka::DEFAULT_MAX_IN_FLIGHT
 }
 
+fn default_kafka_splice_min() -> usize {
+    crate::kafka::DEFAULT_SPLICE_MIN
+}
+
 impl Default for KafkaConfig {
     fn default() -> Self {
         KafkaConfig {
             max_frame_bytes: default_kafka_max_frame(),
             max_in_flight: default_kafka_max_in_flight(),
+            splice_min_bytes: default_kafka_splice_min(),
         }
     }
 }

@@ -34,6 +34,7 @@ use uuid::Uuid;
 
 use crate::access_log::{self, Event, Peers};
 use crate::conn::ConnInfo;
+use crate::splice::Pipe;
 use crate::state::Shared;
 
 /// Kafka limits and learned state shared by all connections.
@@ -42,6 +43,8 @@ pub struct KafkaState {
     pub max_frame: AtomicUsize,
     /// Requests a connection may have waiting for their responses.
     pub max_in_flight: AtomicUsize,
+    /// Smallest Produce frame spliced rather than copied (0: never).
+    pub splice_min: AtomicUsize,
     /// Topic ID → name, learned from responses, per broker identity.
     topic_ids: Mutex<HashMap<(u32, Uuid), Arc<str>>>,
 }
@@ -61,6 +64,7 @@ impl Default for KafkaState {
         KafkaState {
             max_frame: AtomicUsize::new(DEFAULT_MAX_FRAME),
             max_in_flight: AtomicUsize::new(DEFAULT_MAX_IN_FLIGHT),
+            splice_min: AtomicUsize::new(DEFAULT_SPLICE_MIN),
             topic_ids: Mutex::new(HashMap::new()),
         }
     }
@@ -72,6 +76,7 @@ impl KafkaState {
             .store(c.max_frame_bytes.max(64), Ordering::Relaxed);
         self.max_in_flight
             .store(c.max_in_flight.max(1), Ordering::Relaxed);
+        self.splice_min.store(c.splice_min_bytes, Ordering::Relaxed);
     }
 
     fn topic_name(&self, broker: u32, id: &Uuid) -> Option<Arc<str>> {
@@ -213,6 +218,23 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
     }
 }
 
+/// A Produce frame at least this large, naming one topic, is judged from
+/// its head, and when allowed its record batches go from the client's
+/// socket to the broker's with `splice(2)`, never copied through this
+/// process. Smaller frames are read whole: for them a copy costs less than
+/// the extra system calls.
+pub const DEFAULT_SPLICE_MIN: usize = 128 * 1024;
+/// How much of a large frame is read before deciding: a Produce head is
+/// the request header (with the client ID) and the first topic's name.
+const PRODUCE_HEAD: usize = 4096;
+
+fn client_error(e: FrameError) -> Closed {
+    match e {
+        FrameError::Io(e) => Closed::Io(e),
+        e => Closed::ClientFrame(e),
+    }
+}
+
 async fn request_half(
     mut client: FrameReader<tokio::net::tcp::OwnedReadHalf>,
     mut broker: tokio::net::tcp::OwnedWriteHalf,
@@ -220,18 +242,46 @@ async fn request_half(
     conn: &ConnInfo,
     shared: &Shared,
 ) -> Result<(), Closed> {
+    let splice_min = match shared.kafka.splice_min.load(Ordering::Relaxed) {
+        0 => usize::MAX,
+        n => n,
+    };
+    // Made on the first large Produce; without one, frames are copied.
+    let mut pipe: Option<Result<Pipe, ()>> = None;
     loop {
-        let frame = match client.read_frame().await {
-            Ok(Some(f)) => f,
-            Ok(None) => {
-                let _ = broker.shutdown().await;
-                return Ok(());
-            }
-            Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
-            Err(e) => return Err(Closed::ClientFrame(e)),
+        let Some(size) = client.fill_head(PRODUCE_HEAD).await.map_err(client_error)? else {
+            let _ = broker.shutdown().await;
+            return Ok(());
         };
-        let req = Request::parse(frame)?;
-        let (verdict, topics) = judge(&req, conn, shared);
+        let mut spliced = None;
+        let mut judged = None;
+        let buffered = client.buffered().len();
+        if size >= splice_min && buffered < size {
+            let head = Bytes::copy_from_slice(&client.buffered()[..buffered.min(PRODUCE_HEAD)]);
+            if let Some(req) = Request::parse_produce_head(head) {
+                let (verdict, topics) = judge(&req, conn, shared);
+                let pipe = pipe.get_or_insert_with(|| {
+                    Pipe::new().map_err(|e| {
+                        info!(src = %conn.peers.src, error = %e, "kafka: no pipe, copying frames");
+                    })
+                });
+                // A denial needs every partition of the request: read whole.
+                if let (true, Ok(pipe)) = (verdict.allowed, pipe) {
+                    spliced = Some((client.take_buffered(), pipe));
+                    judged = Some((req, verdict, topics));
+                }
+            }
+        }
+        let (req, verdict, topics) = match judged {
+            Some(j) => j,
+            None => {
+                let frame = client.read_frame().await.map_err(client_error)?;
+                let frame = frame.ok_or(Closed::ClientFrame(FrameError::TruncatedLength))?;
+                let req = Request::parse(frame)?;
+                let (verdict, topics) = judge(&req, conn, shared);
+                (req, verdict, topics)
+            }
+        };
         let expects_response = req.expects_response();
         let mut event = KafkaEvent {
             time: access_log::now(),
@@ -258,7 +308,15 @@ async fn request_half(
                     return Ok(());
                 }
             }
-            broker.write_all(&req.frame).await?;
+            match spliced {
+                None => broker.write_all(&req.frame).await?,
+                Some((head, pipe)) => {
+                    let rest = size - head.len();
+                    pipe.relay(&head, client.get_mut().as_ref(), broker.as_ref(), rest)
+                        .await?;
+                    shared.metrics.kafka_spliced_bytes.inc_by(rest as u64);
+                }
+            }
         } else {
             shared.metrics.kafka_request(req.api_key, false);
             event.verdict = "denied";

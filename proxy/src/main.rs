@@ -13,6 +13,7 @@ mod listeners;
 mod metrics;
 mod orig_dst;
 mod scanned;
+mod splice;
 mod standalone;
 mod state;
 mod tcp;

@@ -118,6 +118,7 @@ pub struct Metrics {
     kafka_requests: Family<KafkaLabel, Counter>,
     kafka_latency: Histogram,
     pub kafka_closed: Counter,
+    pub kafka_spliced_bytes: Counter,
     dns_queries: Family<DnsLabel, Counter>,
     /// The hot (protocol, verdict) pairs, resolved once.
     dns_hot: [(&'static str, &'static str, Counter); 4],
@@ -222,6 +223,12 @@ impl Metrics {
             "Kafka connections closed for malformed, oversized or unknown frames, or a misbehaving broker",
             kafka_closed.clone(),
         );
+        let kafka_spliced_bytes = Counter::default();
+        registry.register(
+            "kafka_spliced_bytes",
+            "Bytes of allowed Produce requests moved to the broker with splice(2), never copied through the proxy",
+            kafka_spliced_bytes.clone(),
+        );
         let dns_queries = Family::<DnsLabel, Counter>::default();
         registry.register(
             "dns_queries",
@@ -276,6 +283,7 @@ impl Metrics {
             kafka_requests,
             kafka_latency,
             kafka_closed,
+            kafka_spliced_bytes,
             dns_hot: [
                 ("udp", "allowed"),
                 ("udp", "denied"),

@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::{run_ok, workspace_root, Netns, Proc};
 
@@ -138,9 +138,21 @@ pub fn librdkafka_dir() -> PathBuf {
 
 /// kcat, run inside `ns` with the wheel's librdkafka.
 pub fn kcat_in(ns: &Netns, args: &[&str], stdin: &str) -> (i32, String) {
+    let (code, out, err) = run_kcat(ns.command("kcat"), args, stdin.as_bytes());
+    (code, out + &err)
+}
+
+/// kcat on the host, with the wheel's librdkafka: (exit code, stdout,
+/// stderr).
+pub fn kcat(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
+    run_kcat(Command::new("kcat"), args, stdin)
+}
+
+/// Feeds `stdin` and collects the output concurrently (either can be
+/// megabytes); killed after 40 s.
+fn run_kcat(mut cmd: Command, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
     use std::io::Write;
-    let mut child = ns
-        .command("kcat")
+    let mut child = cmd
         .args(args)
         .env("LD_LIBRARY_PATH", librdkafka_dir())
         .stdin(Stdio::piped())
@@ -148,27 +160,26 @@ pub fn kcat_in(ns: &Netns, args: &[&str], stdin: &str) -> (i32, String) {
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn kcat");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(40);
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
+    let mut input = child.stdin.take().unwrap();
+    let data = stdin.to_vec();
+    let writer = std::thread::spawn(move || {
+        let _ = input.write_all(&data);
+    });
+    let pid = child.id();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(40)).is_err() {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
         }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    });
     let out = child.wait_with_output().unwrap();
+    let _ = done.send(());
+    let _ = watchdog.join();
+    let _ = writer.join();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     )
 }
 

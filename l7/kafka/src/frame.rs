@@ -31,26 +31,40 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// The next whole frame with its 4-byte length prefix, or `None` at a
     /// clean end of stream (between frames).
     pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
+        let Some(size) = self.fill_head(usize::MAX).await? else {
+            return Ok(None);
+        };
+        Ok(Some(self.buf.split_to(size).freeze()))
+    }
+
+    /// Reads until the next frame's length prefix and at least its first
+    /// `head` bytes (all of it, if it is shorter) are buffered, and returns
+    /// the frame's size, prefix included; `None` at a clean end of stream.
+    /// [`buffered`](Self::buffered) then shows what has arrived of it.
+    ///
+    /// Until a frame's length is known, a read asks for at most [`CHUNK`]
+    /// bytes, so that the body of a large frame is still in the socket when
+    /// the caller decides whether to move it on without reading it
+    /// ([`take_buffered`](Self::take_buffered)).
+    pub async fn fill_head(&mut self, head: usize) -> Result<Option<usize>, FrameError> {
         loop {
-            let need = if self.buf.len() >= 4 {
-                let len = self.announced();
-                if len < 0 {
-                    return Err(FrameError::Negative(len));
+            let (want, limit) = match self.frame_size()? {
+                Some(size) => {
+                    let want = size.min(head.max(4));
+                    if self.buf.len() >= want {
+                        return Ok(Some(size));
+                    }
+                    // At least one chunk, so small frames arrive many to a read.
+                    (want, (want - self.buf.len()).clamp(CHUNK, MAX_READ))
                 }
-                let len = len as usize;
-                if len > self.max {
-                    return Err(FrameError::TooLarge { len, max: self.max });
-                }
-                if self.buf.len() >= 4 + len {
-                    return Ok(Some(self.buf.split_to(4 + len).freeze()));
-                }
-                4 + len - self.buf.len()
-            } else {
-                4 - self.buf.len()
+                None => (4, CHUNK),
             };
-            // At least one chunk, so small frames arrive many to a read.
-            self.buf.reserve(need.clamp(CHUNK, MAX_READ));
-            let n = self.inner.read_buf(&mut self.buf).await?;
+            debug_assert!(self.buf.len() < want);
+            self.buf.reserve(limit);
+            let n = (&mut self.inner)
+                .take(limit as u64)
+                .read_buf(&mut self.buf)
+                .await?;
             if n == 0 {
                 return match self.buf.len() {
                     0 => Ok(None),
@@ -64,6 +78,40 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
         }
     }
 
+    /// The current frame's size, prefix included, once its prefix is
+    /// buffered; an error for a negative or over-limit length.
+    fn frame_size(&self) -> Result<Option<usize>, FrameError> {
+        if self.buf.len() < 4 {
+            return Ok(None);
+        }
+        let len = self.announced();
+        if len < 0 {
+            return Err(FrameError::Negative(len));
+        }
+        let len = len as usize;
+        if len > self.max {
+            return Err(FrameError::TooLarge { len, max: self.max });
+        }
+        Ok(Some(4 + len))
+    }
+
+    /// The bytes buffered from the start of the current frame on (after
+    /// [`fill_head`](Self::fill_head); they may run past its end).
+    pub fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Takes every buffered byte, for a caller that moves the rest of the
+    /// current frame itself, straight from the stream. Only right when the
+    /// buffer holds no more than the current frame.
+    pub fn take_buffered(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+
+    pub fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+
     fn announced(&self) -> i32 {
         i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
     }
@@ -72,8 +120,9 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
 /// Kafka's own default for `socket.request.max.bytes`.
 pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
 
-/// How much is read from the socket at a time into a growing frame.
-const CHUNK: usize = 64 * 1024;
+/// How much is read from the socket at a time into a growing frame, and
+/// the most read before a frame's length is known.
+pub const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -233,6 +282,32 @@ mod tests {
         let mut r = FrameReader::new(&data[..], DEFAULT_MAX_FRAME);
         assert!(r.read_frame().await.is_err());
         assert!(r.buf.capacity() <= 2 * MAX_READ, "{}", r.buf.capacity());
+    }
+
+    #[tokio::test]
+    async fn a_large_frame_body_stays_in_the_stream_after_its_head() {
+        let mut data = Vec::new();
+        data.extend_from_slice(&(300_000i32).to_be_bytes());
+        data.extend((0..300_000u32).map(|i| i as u8));
+        data.extend_from_slice(&1i32.to_be_bytes());
+        data.push(b'z');
+        let mut r = FrameReader::new(&data[..], DEFAULT_MAX_FRAME);
+        assert_eq!(r.fill_head(100).await.unwrap(), Some(300_004));
+        let head = r.take_buffered();
+        assert!(head.len() >= 100 && head.len() <= CHUNK, "{}", head.len());
+        assert_eq!(head[..], data[..head.len()]);
+        // The rest of the frame is read by someone else, straight from the
+        // stream; then frames go on as before.
+        let mut rest = vec![0; 300_004 - head.len()];
+        r.get_mut().read_exact(&mut rest).await.unwrap();
+        assert_eq!(rest[..], data[head.len()..300_004]);
+        assert_eq!(&r.read_frame().await.unwrap().unwrap()[..], b"\0\0\0\x01z");
+        assert!(r.read_frame().await.unwrap().is_none());
+
+        // A small frame is buffered whole, with what follows it.
+        let mut r = FrameReader::new(&data[300_004..], DEFAULT_MAX_FRAME);
+        assert_eq!(r.fill_head(100).await.unwrap(), Some(5));
+        assert_eq!(r.buffered(), &data[300_004..]);
     }
 
     #[tokio::test]
