@@ -15,6 +15,8 @@ repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESSAGES=${MESSAGES:-400000}      # records per throughput run
 SIZE=${SIZE:-1024}                # bytes per record
 LATENCY_COUNT=${LATENCY_COUNT:-2000}
+ROUNDS=${ROUNDS:-1}               # the targets alternate this many times; medians are reported
+CONSUME=${CONSUME:-1}             # 0: produce and latency only (consume is tansu-bound, ~20 s a run)
 TARGETS=${TARGETS:-"direct portcullis haproxy"}
 PORTCULLIS_BIN=${PORTCULLIS_BIN:-$repo/target/release/portcullis}
 TANSU_BIN=${TANSU_BIN:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
@@ -119,7 +121,13 @@ now() { date +%s.%N; }
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 declare -A CPU_BROKER CPU_PROXY
 declare -A PROD_MBS PROD_RPS CONS_MBS CONS_RPS P50 P99
+# One value per round, space-separated, per "measure target".
+declare -A ALL
+keep() { ALL["$1 $2"]+="$3 "; }
+median() { tr ' ' '\n' | { grep -v '^$' || true; } | sort -g | awk '{ a[NR] = $1 } END { if (NR == 0) print "-"; else if (NR % 2) print a[(NR + 1) / 2]; else printf "%.2f\n", (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
+for round in $(seq "$ROUNDS"); do
 for target in $TARGETS; do
+  ((ROUNDS == 1)) || log "round $round of $ROUNDS"
   addr=${LISTEN[$target]}
   "$TANSU_BIN" broker --storage-engine memory://tansu/ --listener-url "tcp://$BROKER_IP:$broker_port" \
     --advertised-listener-url "tcp://$addr" >"$work/tansu-$target.log" 2>&1 &
@@ -146,17 +154,35 @@ for target in $TARGETS; do
     haproxy) CPU_PROXY[$target]=$(awk -v a="$hp0" -v b="$(cpu_of "$hp_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
     *) CPU_PROXY[$target]=- ;;
   esac
-  log "$target: consuming"
-  got=$(kcat -b "$addr" -C -t bench -o beginning -e -q -c "$MESSAGES" -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=8388608 | wc -l)
   t2=$(now)
-  ((got == MESSAGES)) || die "$target: consumed $got of $MESSAGES records"
+  if ((CONSUME)); then
+    log "$target: consuming"
+    got=$(kcat -b "$addr" -C -t bench -o beginning -e -q -c "$MESSAGES" -X fetch.max.bytes=52428800 -X fetch.message.max.bytes=8388608 | wc -l)
+    t2=$(now)
+    ((got == MESSAGES)) || die "$target: consumed $got of $MESSAGES records"
+  fi
   log "$target: latency"
   lat=$(python3 "$repo/bench/kafka_latency.py" "$addr" bench "$LATENCY_COUNT")
   kill "$tansu"; wait "$tansu" 2>/dev/null || true
-  read -r PROD_MBS[$target] PROD_RPS[$target] < <(awk -v a="$t0" -v b="$t1" -v m="$mb" -v n="$MESSAGES" 'BEGIN { printf "%.1f %.0f\n", m / (b - a), n / (b - a) }')
-  read -r CONS_MBS[$target] CONS_RPS[$target] < <(awk -v a="$t1" -v b="$t2" -v m="$mb" -v n="$MESSAGES" 'BEGIN { printf "%.1f %.0f\n", m / (b - a), n / (b - a) }')
-  P50[$target]=$(python3 -c "import json,sys; print('%.2f' % json.loads(sys.argv[1])['p50'])" "$lat")
-  P99[$target]=$(python3 -c "import json,sys; print('%.2f' % json.loads(sys.argv[1])['p99'])" "$lat")
+  keep prod "$target" "$(awk -v a="$t0" -v b="$t1" -v m="$mb" 'BEGIN { printf "%.1f", m / (b - a) }')"
+  if ((CONSUME)); then
+    keep cons "$target" "$(awk -v a="$t1" -v b="$t2" -v m="$mb" 'BEGIN { printf "%.1f", m / (b - a) }')"
+  fi
+  keep p50 "$target" "$(python3 -c "import json,sys; print('%.2f' % json.loads(sys.argv[1])['p50'])" "$lat")"
+  keep p99 "$target" "$(python3 -c "import json,sys; print('%.2f' % json.loads(sys.argv[1])['p99'])" "$lat")"
+  keep cpu_broker "$target" "${CPU_BROKER[$target]}"
+  keep cpu_proxy "$target" "${CPU_PROXY[$target]}"
+done
+done
+for target in $TARGETS; do
+  PROD_MBS[$target]=$(median <<<"${ALL["prod $target"]}")
+  PROD_RPS[$target]=$(awk -v m="${PROD_MBS[$target]}" -v s="$SIZE" 'BEGIN { printf "%.0f", m * 1e6 / s }')
+  CONS_MBS[$target]=$(median <<<"${ALL["cons $target"]:-}")
+  CONS_RPS[$target]=$(awk -v m="${CONS_MBS[$target]}" -v s="$SIZE" 'BEGIN { if (m == "-") print "-"; else printf "%.0f", m * 1e6 / s }')
+  P50[$target]=$(median <<<"${ALL["p50 $target"]}")
+  P99[$target]=$(median <<<"${ALL["p99 $target"]}")
+  CPU_BROKER[$target]=$(median <<<"${ALL["cpu_broker $target"]}")
+  CPU_PROXY[$target]=$(median <<<"${ALL["cpu_proxy $target"]}")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -168,7 +194,13 @@ for target in $TARGETS; do
     "${P50[$target]}" "${P99[$target]}" \
     "$(awk -v a="${P99[$target]}" -v b="${P99[direct]:-0}" 'BEGIN { printf "%+.2f", a - b }')"
 done
-printf '\nCPU seconds used while producing %s MB (broker / proxy):\n' "$mb"
+if ((ROUNDS > 1)); then
+  printf '\nproduce MB/s in each round:\n'
+  for target in $TARGETS; do printf '  %-11s %s\n' "$target" "${ALL["prod $target"]}"; done
+fi
+printf '\nCPU seconds used while producing %s MB (broker / proxy; proxy per GB produced):\n' "$mb"
 for target in $TARGETS; do
-  printf '  %-11s %s / %s\n' "$target" "${CPU_BROKER[$target]}" "${CPU_PROXY[$target]}"
+  printf '  %-11s %s / %s' "$target" "${CPU_BROKER[$target]}" "${CPU_PROXY[$target]}"
+  [[ ${CPU_PROXY[$target]} == - ]] || awk -v c="${CPU_PROXY[$target]}" -v m="$mb" 'BEGIN { printf "; %.2f s/GB", c * 1000 / m }'
+  printf '\n'
 done

@@ -228,6 +228,10 @@ pub const DEFAULT_SPLICE_MIN: usize = 128 * 1024;
 /// the request header (with the client ID) and the first topic's name.
 const PRODUCE_HEAD: usize = 4096;
 
+/// Responses up to this size are read whole and written in one system
+/// call; larger ones (Fetch) stream through in pieces.
+const WHOLE_RESPONSE: usize = 16 * 1024;
+
 fn client_error(e: FrameError) -> Closed {
     match e {
         FrameError::Io(e) => Closed::Io(e),
@@ -504,11 +508,15 @@ async fn response_half(
                 api_version,
             } => {
                 let started = Instant::now();
-                let buffered = teaches_topic_ids(api_key);
-                let len = response_len(&mut broker, !buffered).await?;
-                if buffered {
+                let teaches = teaches_topic_ids(api_key);
+                let len = response_len(&mut broker, !teaches).await?;
+                // A small response goes out in one write (a Produce answer
+                // is ~60 bytes); a large one streams through.
+                if teaches || len <= WHOLE_RESPONSE {
                     let frame = read_whole(&mut broker, len, correlation_id).await?;
-                    learn(&frame, api_key, api_version, conn, shared)?;
+                    if teaches {
+                        learn(&frame, api_key, api_version, conn, shared)?;
+                    }
                     client.write_all(&frame).await?;
                 } else {
                     let mut head = [0u8; 8];
