@@ -9,6 +9,7 @@
 #
 #   bash bench/kafka.sh
 #   MESSAGES=500000 SIZE=1024 TARGETS="direct portcullis" bash bench/kafka.sh
+#   ROUNDS=3 MESSAGES=1000000 CONSUME=0 bash bench/kafka.sh
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

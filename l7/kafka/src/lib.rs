@@ -5,7 +5,8 @@
 //! - [`request`]: the request header and body decoded with `kafka-protocol`
 //!   for every API key and version it knows, flexible versions included;
 //!   only what policy needs is looked at and the original bytes are
-//!   forwarded untouched.
+//!   forwarded untouched. A large Produce naming one topic can be judged
+//!   from its head alone, so that its record batches need not be read.
 //! - [`topics`]: the topics a request names (by name or by topic ID), and
 //!   the topic IDs a response teaches.
 //! - [`rules`]: Cilium's Kafka rules (`role`, `apiKey`, `apiVersion`,
