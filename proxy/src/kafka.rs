@@ -317,7 +317,14 @@ async fn request_half(
                 Some((head, pipe)) => {
                     let rest = size - head.len();
                     pipe.relay(&head, client.get_mut().as_ref(), broker.as_ref(), rest)
-                        .await?;
+                        .await
+                        .map_err(|e| match e.kind() {
+                            // The client hung up inside its frame.
+                            std::io::ErrorKind::UnexpectedEof => {
+                                Closed::ClientFrame(FrameError::Io(e))
+                            }
+                            _ => Closed::Io(e),
+                        })?;
                     shared.metrics.kafka_spliced_bytes.inc_by(rest as u64);
                 }
             }
