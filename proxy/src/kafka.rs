@@ -257,33 +257,39 @@ async fn request_half(
             let _ = broker.shutdown().await;
             return Ok(());
         };
-        let mut spliced = None;
-        let mut judged = None;
+        // A large single-topic Produce is judged from its head; allowed, the
+        // rest is spliced. A denial needs every partition: read whole.
         let buffered = client.buffered().len();
-        if size >= splice_min && buffered < size {
-            let head = Bytes::copy_from_slice(&client.buffered()[..buffered.min(PRODUCE_HEAD)]);
-            if let Some(req) = Request::parse_produce_head(head) {
+        let allowed_head = (size >= splice_min && buffered < size)
+            .then(|| {
+                let head = &client.buffered()[..buffered.min(PRODUCE_HEAD)];
+                Request::parse_produce_head(Bytes::copy_from_slice(head))
+            })
+            .flatten()
+            .map(|req| {
                 let (verdict, topics) = judge(&req, conn, shared);
-                let pipe = pipe.get_or_insert_with(|| {
-                    Pipe::new().map_err(|e| {
-                        info!(src = %conn.peers.src, error = %e, "kafka: no pipe, copying frames");
-                    })
-                });
-                // A denial needs every partition of the request: read whole.
-                if let (true, Ok(pipe)) = (verdict.allowed, pipe) {
-                    spliced = Some((client.take_buffered(), pipe));
-                    judged = Some((req, verdict, topics));
-                }
+                (req, verdict, topics)
+            })
+            .filter(|(_, verdict, _)| verdict.allowed);
+        let head_pipe = allowed_head.as_ref().and_then(|_| {
+            pipe.get_or_insert_with(|| {
+                Pipe::new().map_err(|e| {
+                    info!(src = %conn.peers.src, error = %e, "kafka: no pipe, copying frames");
+                })
+            })
+            .as_ref()
+            .ok()
+        });
+        let (req, verdict, topics, spliced) = match (allowed_head, head_pipe) {
+            (Some((req, verdict, topics)), Some(pipe)) => {
+                (req, verdict, topics, Some((client.take_buffered(), pipe)))
             }
-        }
-        let (req, verdict, topics) = match judged {
-            Some(j) => j,
-            None => {
+            _ => {
                 let frame = client.read_frame().await.map_err(client_error)?;
                 let frame = frame.ok_or(Closed::ClientFrame(FrameError::TruncatedLength))?;
                 let req = Request::parse(frame)?;
                 let (verdict, topics) = judge(&req, conn, shared);
-                (req, verdict, topics)
+                (req, verdict, topics, None)
             }
         };
         let expects_response = req.expects_response();

@@ -85,41 +85,31 @@ impl Pipe {
                 set_rcvlowat(from, want)?;
                 lowat = want;
             }
-            let got = loop {
-                from.readable().await?;
-                match from.try_io(Interest::READABLE, || {
+            let got = from
+                .async_io(Interest::READABLE, || {
                     splice(from.as_raw_fd(), self.write.as_raw_fd(), want)
-                }) {
-                    Ok(0) => {
-                        return Err(io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            format!("stream ended {len} bytes before the end of the frame"),
-                        ))
-                    }
-                    Ok(n) => break n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
-                }
-            };
+                })
+                .await?;
+            if got == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("stream ended {len} bytes before the end of the frame"),
+                ));
+            }
             len -= got;
             while !head.is_empty() {
-                to.writable().await?;
-                match to.try_io(Interest::WRITABLE, || send_more(to.as_raw_fd(), head)) {
-                    Ok(n) => head = &head[n..],
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
-                }
+                let n = to
+                    .async_io(Interest::WRITABLE, || send_more(to.as_raw_fd(), head))
+                    .await?;
+                head = &head[n..];
             }
             let mut left = got;
             while left > 0 {
-                to.writable().await?;
-                match to.try_io(Interest::WRITABLE, || {
-                    splice(self.read.as_raw_fd(), to.as_raw_fd(), left)
-                }) {
-                    Ok(n) => left -= n,
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                    Err(e) => return Err(e),
-                }
+                left -= to
+                    .async_io(Interest::WRITABLE, || {
+                        splice(self.read.as_raw_fd(), to.as_raw_fd(), left)
+                    })
+                    .await?;
             }
         }
         Ok(())
