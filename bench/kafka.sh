@@ -10,6 +10,7 @@
 #   bash bench/kafka.sh
 #   MESSAGES=500000 SIZE=1024 TARGETS="direct portcullis" bash bench/kafka.sh
 #   ROUNDS=3 MESSAGES=1000000 CONSUME=0 bash bench/kafka.sh
+#   TARGETS="direct portcullis splice haproxy" bash bench/kafka.sh   # also kafka.spliceMinBytes on
 set -euo pipefail
 
 repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -57,7 +58,7 @@ wait_port() {
 
 broker_port=$PORT_BASE
 declare -A LISTEN=([direct]="$BROKER_IP:$broker_port" [portcullis]="127.0.0.1:$((PORT_BASE + 1))"
-  [haproxy]="127.0.0.1:$((PORT_BASE + 2))")
+  [haproxy]="127.0.0.1:$((PORT_BASE + 2))" [splice]="127.0.0.1:$((PORT_BASE + 4))")
 
 # ---- Portcullis: the topic policy for the client's identity -----------------------
 cat >"$work/policy.yaml" <<YAML
@@ -103,6 +104,17 @@ CFG
 RUST_LOG=warn "$PORTCULLIS_BIN" run --config "$work/portcullis.yaml" 2>"$work/portcullis.log" &
 pc_pid=$!
 pids+=($!)
+# "splice": the same, with large Produce record batches spliced (off by default).
+sp_pid=
+if [[ " $TARGETS " == *" splice "* ]]; then
+  sed -e "s/port: $((PORT_BASE + 1))/port: $((PORT_BASE + 4))/" -e "s/^admin: .*/admin: 127.0.0.1:$((PORT_BASE + 5))/" \
+    "$work/portcullis.yaml" >"$work/splice.yaml"
+  echo "kafka: {spliceMinBytes: 131072}" >>"$work/splice.yaml"
+  RUST_LOG=warn "$PORTCULLIS_BIN" run --config "$work/splice.yaml" 2>"$work/splice.log" &
+  sp_pid=$!
+  pids+=($!)
+  wait_port 127.0.0.1 $((PORT_BASE + 4))
+fi
 haproxy -q -f "$work/haproxy.cfg" &
 hp_pid=$!
 pids+=($!)
@@ -120,7 +132,9 @@ mb=$(awk -v n="$MESSAGES" -v s="$SIZE" 'BEGIN { printf "%.1f", n * s / 1e6 }')
 now() { date +%s.%N; }
 # CPU seconds (user + system) a process has used so far.
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
-declare -A CPU_BROKER CPU_PROXY
+# Context switches (voluntary + not) of all a process' threads so far.
+ctx_of() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
+declare -A CPU_BROKER CPU_PROXY CTX_BROKER
 declare -A PROD_MBS PROD_RPS CONS_MBS CONS_RPS P50 P99
 # One value per round, space-separated, per "measure target".
 declare -A ALL
@@ -136,7 +150,7 @@ for target in $TARGETS; do
   wait_port $BROKER_IP $broker_port
   "$TANSU_BIN" topic create --broker "tcp://$BROKER_IP:$broker_port" --partitions 1 bench >/dev/null
   # The policy in force (through Portcullis): another topic is refused.
-  if [[ $target == portcullis ]]; then
+  if [[ $target == portcullis || $target == splice ]]; then
     "$TANSU_BIN" topic create --broker "tcp://$BROKER_IP:$broker_port" --partitions 1 other >/dev/null
     if echo no | kcat -b "$addr" -P -t other -X message.timeout.ms=5000 2>"$work/deny.txt"; then
       die "portcullis let a produce to an unlisted topic through"
@@ -144,14 +158,17 @@ for target in $TARGETS; do
     grep -q "authorization failed" "$work/deny.txt" || die "unexpected denial: $(cat "$work/deny.txt")"
   fi
   log "$target: producing"
-  cpu0=$(cpu_of "$tansu") pc0=$(cpu_of "$pc_pid") hp0=$(cpu_of "$hp_pid")
+  cpu0=$(cpu_of "$tansu") pc0=$(cpu_of "$pc_pid") hp0=$(cpu_of "$hp_pid") sp0=$(cpu_of "${sp_pid:-$pc_pid}")
+  ctx0=$(ctx_of "$tansu")
   t0=$(now)
   kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \
     -X message.timeout.ms=60000 "$work/payload"
   t1=$(now)
   CPU_BROKER[$target]=$(awk -v a="$cpu0" -v b="$(cpu_of "$tansu")" 'BEGIN { printf "%.2f", b - a }')
+  keep ctx_broker "$target" $(($(ctx_of "$tansu") - ctx0))
   case $target in
     portcullis) CPU_PROXY[$target]=$(awk -v a="$pc0" -v b="$(cpu_of "$pc_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
+    splice) CPU_PROXY[$target]=$(awk -v a="$sp0" -v b="$(cpu_of "$sp_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
     haproxy) CPU_PROXY[$target]=$(awk -v a="$hp0" -v b="$(cpu_of "$hp_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
     *) CPU_PROXY[$target]=- ;;
   esac
@@ -184,6 +201,7 @@ for target in $TARGETS; do
   P99[$target]=$(median <<<"${ALL["p99 $target"]}")
   CPU_BROKER[$target]=$(median <<<"${ALL["cpu_broker $target"]}")
   CPU_PROXY[$target]=$(median <<<"${ALL["cpu_proxy $target"]}")
+  CTX_BROKER[$target]=$(median <<<"${ALL["ctx_broker $target"]}")
 done
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
@@ -199,9 +217,9 @@ if ((ROUNDS > 1)); then
   printf '\nproduce MB/s in each round:\n'
   for target in $TARGETS; do printf '  %-11s %s\n' "$target" "${ALL["prod $target"]}"; done
 fi
-printf '\nCPU seconds used while producing %s MB (broker / proxy; proxy per GB produced):\n' "$mb"
+printf '\nCPU seconds used while producing %s MB (broker / proxy; proxy per GB produced; broker context switches per GB):\n' "$mb"
 for target in $TARGETS; do
   printf '  %-11s %s / %s' "$target" "${CPU_BROKER[$target]}" "${CPU_PROXY[$target]}"
   [[ ${CPU_PROXY[$target]} == - ]] || awk -v c="${CPU_PROXY[$target]}" -v m="$mb" 'BEGIN { printf "; %.2f s/GB", c * 1000 / m }'
-  printf '\n'
+  awk -v c="${CTX_BROKER[$target]}" -v m="$mb" 'BEGIN { printf "; broker %.0f switches/GB\n", c * 1000 / m }'
 done

@@ -592,7 +592,12 @@ fn large_produce_batches_are_spliced_and_arrive_intact() {
     let broker = "127.0.0.34:9092";
     let port = free_port();
     let via = format!("127.0.0.1:{port}");
-    let config = loopback_config_as(broker, port, "empire-hq", 16 << 20);
+    // Splicing is off by default (see DEFAULT_SPLICE_MIN): turn it on.
+    let config = loopback_config_as(broker, port, "empire-hq", 16 << 20).replace(
+        "kafka: {maxFrameBytes: 16777216}",
+        "kafka: {maxFrameBytes: 16777216, spliceMinBytes: 131072}",
+    );
+    assert!(config.contains("spliceMinBytes"), "{config}");
     // hq also reads back what it wrote.
     let policy = format!(
         "{POLICY}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: hq-reads}}\nspec:\n  endpointSelector: {{matchLabels: {{app: kafka}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: empire-hq}}}}]\n    toPorts:\n    - ports: [{{port: \"9092\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: consume, topic: deathstar-plans}}]\n"
