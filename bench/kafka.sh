@@ -158,7 +158,8 @@ for target in $TARGETS; do
     grep -q "authorization failed" "$work/deny.txt" || die "unexpected denial: $(cat "$work/deny.txt")"
   fi
   log "$target: producing"
-  cpu0=$(cpu_of "$tansu") pc0=$(cpu_of "$pc_pid") hp0=$(cpu_of "$hp_pid") sp0=$(cpu_of "${sp_pid:-$pc_pid}")
+  cpu0=$(cpu_of "$tansu") pc0=$(cpu_of "$pc_pid") hp0=$(cpu_of "$hp_pid") sp0=0
+  [[ -z $sp_pid ]] || sp0=$(cpu_of "$sp_pid")
   ctx0=$(ctx_of "$tansu")
   t0=$(now)
   kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \

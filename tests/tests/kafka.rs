@@ -261,11 +261,18 @@ fn cilium_kafka_demo() {
 // ---- Raw-protocol tests on loopback (no root) --------------------------------
 
 fn loopback_config(broker: &str, port: u16) -> String {
-    loopback_config_as(broker, port, "empire-outpost", 1_048_576)
+    loopback_config_as(broker, port, "empire-outpost", 1_048_576, 0)
 }
 
 /// Clients on 127.0.0.1 are `app: <client>`.
-fn loopback_config_as(broker: &str, port: u16, client: &str, max_frame: usize) -> String {
+/// `splice_min` is `kafka.spliceMinBytes` (0, the default, is off).
+fn loopback_config_as(
+    broker: &str,
+    port: u16,
+    client: &str,
+    max_frame: usize,
+    splice_min: usize,
+) -> String {
     format!(
         r#"
 admin: "{{admin}}"
@@ -281,7 +288,7 @@ endpoints:
 identities:
   - {{id: 21002, labels: {{app: {client}}}, cidrs: [127.0.0.1/32]}}
 policies: [policy.yaml]
-kafka: {{maxFrameBytes: {max_frame}}}
+kafka: {{maxFrameBytes: {max_frame}, spliceMinBytes: {splice_min}}}
 "#,
         ip = broker.split(':').next().unwrap()
     )
@@ -593,11 +600,7 @@ fn large_produce_batches_are_spliced_and_arrive_intact() {
     let port = free_port();
     let via = format!("127.0.0.1:{port}");
     // Splicing is off by default (see DEFAULT_SPLICE_MIN): turn it on.
-    let config = loopback_config_as(broker, port, "empire-hq", 16 << 20).replace(
-        "kafka: {maxFrameBytes: 16777216}",
-        "kafka: {maxFrameBytes: 16777216, spliceMinBytes: 131072}",
-    );
-    assert!(config.contains("spliceMinBytes"), "{config}");
+    let config = loopback_config_as(broker, port, "empire-hq", 16 << 20, 128 << 10);
     // hq also reads back what it wrote.
     let policy = format!(
         "{POLICY}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: hq-reads}}\nspec:\n  endpointSelector: {{matchLabels: {{app: kafka}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: empire-hq}}}}]\n    toPorts:\n    - ports: [{{port: \"9092\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: consume, topic: deathstar-plans}}]\n"
