@@ -27,6 +27,7 @@ PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn}
 DNSDIST_LISTENERS=${DNSDIST_LISTENERS:-1}  # dnsdist UDP listener threads (reusePort sockets)
 DNSMASQ_NICE=${DNSMASQ_NICE:-0}   # e.g. -5 (root) to favour the origin over load generator and proxy
 KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the temp dir (configs, logs) after the run
+INSTRUCTIONS=${INSTRUCTIONS:-0}   # N > 0: afterwards, Portcullis' user-space instructions per query (callgrind, ~N queries)
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 
 PORT=5300
@@ -42,7 +43,7 @@ die() { printf '[dns-bench] ERROR: %s\n' "$*" >&2; exit 1; }
 [[ $SKIP_PORTCULLIS == 1 ]] && TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | grep -vx portcullis | tr '\n' ' ')
 [[ " $TARGETS " == *" direct "* ]] || die "TARGETS must include direct (every ratio is to it)"
 for t in $TARGETS; do [[ -n ${IP[$t]:-} ]] || die "unknown target $t (direct dnsdist portcullis)"; done
-for v in DURATION WARMUP OUTSTANDING CLIENTS THREADS RATE RATE_DURATION NAMES ROUNDS DNSDIST_LISTENERS; do
+for v in DURATION WARMUP OUTSTANDING CLIENTS THREADS RATE RATE_DURATION NAMES ROUNDS DNSDIST_LISTENERS INSTRUCTIONS; do
   [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"
 done
 ((NAMES >= 1 && NAMES <= 62500)) || die "NAMES must be in 1..62500"
@@ -57,6 +58,9 @@ if [[ " $TARGETS " == *" dnsdist "* ]]; then
 fi
 
 if [[ " $TARGETS " == *" portcullis "* ]]; then
+  if ((INSTRUCTIONS > 0)); then
+    command -v valgrind >/dev/null 2>&1 || die "INSTRUCTIONS needs valgrind (apt-get install -y valgrind)"
+  fi
   if [[ -z ${PORTCULLIS_BIN:-} ]]; then
     PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
     log "building portcullis (release) in $CARGO_TARGET_DIR"
@@ -298,15 +302,54 @@ measure() {   # measure TARGET ROUND
     return 1
   fi
   if ((RATE > 0)); then
+    p0=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
     dnsperf "${args[@]}" -q "$OUTSTANDING" -Q "$RATE" -l "$RATE_DURATION" -v >"$out-rate.v" 2>/dev/null ||
       { R[$t,$r,fail]="fixed-rate dnsperf failed"; log "$t: ${R[$t,$r,fail]}"; return 1; }
+    p1=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
     grep -v '^>' "$out-rate.v" >"$out-rate.txt"
+    # The proxy's CPU per query at a rate every leg sustains: unlike saturating
+    # qps, this does not depend on how the cores are shared with dnsperf and dnsmasq.
+    R[$t,$r,rcpu]=$(awk -v p=$((p1 - p0)) -v k="$TCK" -v n="$(field "$out-rate.txt" "Queries completed")" -v x="$proxy_pid" \
+      'BEGIN { if (x == "" || n == 0) print "-"; else printf "%.1f", p / k / n * 1e6 }')
     read -r "R[$t,$r,rp50]" "R[$t,$r,rp99]" < <(percentiles "$out-rate.v")
     rm -f "$out-rate.v"
     sed -n 's/^ *Response codes: *//p' "$out-rate.txt" | grep -qE '^NOERROR [0-9]+ \(100\.00%\)$' ||
       { R[$t,$r,fail]="at $RATE qps: response codes '$(sed -n 's/^ *Response codes: *//p' "$out-rate.txt")'"
         log "!!! $t: FAILED BENCH ${R[$t,$r,fail]}"; return 1; }
   fi
+}
+
+# Instructions Portcullis executes in user space per query, all threads, counted
+# by callgrind over about INSTRUCTIONS queries (whole passes over the names) after
+# a warm-up pass. Unlike queries/s on a shared machine this does not drift, so it
+# shows what a change to the proxy's own code saves; the kernel's share (the two
+# UDP hops, most of the proxy's CPU) is not counted.
+count_instructions() {
+  local passes=$(((INSTRUCTIONS + NAMES - 1) / NAMES)) out done ir
+  local args=(-s "${IP[portcullis]}" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -t 5 -Q 1000)
+  kill "${pid[portcullis]}" 2>/dev/null && wait "${pid[portcullis]}" 2>/dev/null
+  unset 'pid[portcullis]'
+  RUST_LOG=$PORTCULLIS_LOG spawn callgrind valgrind --tool=callgrind \
+    --callgrind-out-file="$work/callgrind.out" \
+    "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
+  local i
+  for ((i = 0; i < 600; i++)); do
+    curl -sf -o /dev/null "http://$ADMIN/ready" && break
+    kill -0 "${pid[callgrind]}" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  wait_answer callgrind "${IP[portcullis]}" "${pid[callgrind]}" || return 1
+  dnsperf "${args[@]}" -n 1 >/dev/null 2>&1
+  callgrind_control -z "${pid[callgrind]}" >/dev/null 2>&1
+  out=$(dnsperf "${args[@]}" -n "$passes" 2>&1)
+  done=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
+  grep -qE '^ *Response codes: *NOERROR [0-9]+ \(100\.00%\)$' <<<"$out" && ((done > 0)) ||
+    { log "dnsperf under callgrind: $out"; return 1; }
+  rm -f "$work"/callgrind.out.*
+  callgrind_control -d "${pid[callgrind]}" >/dev/null 2>&1
+  ir=$(awk '/^summary:/ { s += $2 } END { print s }' "$work"/callgrind.out.*)
+  echo
+  echo "Portcullis user-space instructions per query (callgrind, $done queries at 1000 qps): $((ir / done))"
 }
 
 load=$(cut -d' ' -f1 /proc/loadavg)
@@ -363,10 +406,11 @@ done
 if ((RATE > 0)); then
   echo
   echo "latency at a fixed $RATE qps (dnsperf -Q $RATE -l $RATE_DURATION), same round"
-  printf '%-20s %8s %8s %9s\n' target p50_ms p99_ms "+p99_ms"
+  printf '%-20s %8s %8s %9s %17s\n' target p50_ms p99_ms "+p99_ms" "proxy_cpu_us/query"
   for t in $TARGETS; do
     [[ -n ${skip[$t]:-} ]] && continue
-    printf '%-20s %8s %8s %9s\n' "${DESC[$t]}" "$(get "$t" rp50)" "$(get "$t" rp99)" "$(added "$(get "$t" rp99)" "$(get direct rp99)")"
+    printf '%-20s %8s %8s %9s %17s\n' "${DESC[$t]}" "$(get "$t" rp50)" "$(get "$t" rp99)" \
+      "$(added "$(get "$t" rp99)" "$(get direct rp99)")" "$(get "$t" rcpu)"
   done
 fi
 echo
@@ -384,4 +428,7 @@ for t in $TARGETS; do
   awk -v c="$(get "$t" cpu | cut -d' ' -f1)" 'BEGIN { exit !(c >= 0.95) }' &&
     echo "note: dnsmasq used a whole core on the $t leg: the origin, not the proxy, limited it"
 done
+if ((INSTRUCTIONS > 0)) && [[ -n ${pick[portcullis]:-} ]]; then
+  count_instructions || { log "counting instructions failed, see $work/callgrind.log"; failed=1; }
+fi
 exit "$failed"

@@ -7,8 +7,9 @@
 //!   applied live; REFUSED and NXDOMAIN modes; UDP and TCP.
 //! - toFQDNs: HTTP to a harvested address is allowed only while its TTL
 //!   lasts; another address stays denied.
-//! - A dead upstream answers SERVFAIL; malformed datagrams and frames
-//!   are dropped or answered FORMERR and the proxy keeps serving.
+//! - A dead upstream answers SERVFAIL, and so does an answer to another
+//!   question; malformed datagrams and frames are dropped or answered
+//!   FORMERR and the proxy keeps serving.
 //! - The cache survives a restart (`dns.cacheFile`, `portcullis fqdn list`).
 //! - The agent's side of the standalone DNS proxy protocol: policy over
 //!   `FQDNData/StreamPolicyState`, ACKs, `UpdateMappingRequest`.
@@ -376,6 +377,59 @@ fn malformed_queries_are_dropped_or_answered_formerr() {
     assert!(
         pc.metric("portcullis_dns_queries_total{protocol=\"udp\",verdict=\"malformed\"}") >= 1.0
     );
+}
+
+/// An upstream that misbehaves on purpose, which dnsmasq cannot be made to
+/// do: every answer carries one A record (127.0.0.81) but echoes the
+/// question changed. For `api.github.com` only the case changes (0x20
+/// randomisation, legal); for any other name the first letter does, so the
+/// answer is for a question nobody asked.
+fn start_echoing_upstream(addr: SocketAddr) {
+    let sock = UdpSocket::bind(addr).unwrap();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            // Header, then the question's name from byte 12 to its root label.
+            let Some(end) = buf[12..n].iter().position(|b| *b == 0).map(|i| 12 + i) else {
+                continue;
+            };
+            let mut reply = buf[..end + 5].to_vec();
+            reply[2] |= 0x80; // QR: a response
+            reply[6..12].copy_from_slice(&[0, 1, 0, 0, 0, 0]); // one answer, nothing else
+            if &reply[12..17] == b"\x03api\x06" {
+                reply[13..16].copy_from_slice(b"API");
+            } else {
+                reply[13] = b'x';
+            }
+            // The answer: a pointer to the question's name, A IN, TTL 60.
+            reply.extend_from_slice(&[0xC0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 127, 0, 0, 81]);
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+}
+
+#[test]
+fn answers_must_echo_the_question_in_any_case() {
+    let up = upstream_addr();
+    start_echoing_upstream(up);
+    let (pc, port) = start_proxy(up, "", "        - matchPattern: \"*\"\n");
+    // Same name in other case: relayed as the server sent it, and harvested.
+    let d = dig(CLIENT, proxy(port), "api.github.com", &[]);
+    assert_eq!(d.status, "NOERROR", "{}", d.output);
+    assert_eq!(d.answers, vec!["127.0.0.81"], "{}", d.output);
+    assert_eq!(pc.metric("portcullis_fqdn_cache_names"), 1.0);
+    // Another name: the client gets SERVFAIL, the cache learns nothing.
+    let d = dig(CLIENT, proxy(port), "support.github.com", &[]);
+    assert_eq!(d.status, "SERVFAIL", "{}", d.output);
+    assert!(d.answers.is_empty(), "{}", d.output);
+    assert_eq!(pc.metric("portcullis_fqdn_cache_names"), 1.0);
+    let log = pc.access_log();
+    let event = log
+        .iter()
+        .find(|e| e["name"] == "support.github.com.")
+        .unwrap_or_else(|| panic!("no event for support.github.com. in {log:?}"));
+    assert_eq!(event["verdict"], "error", "{event}");
+    assert_eq!(event["reason"], "answer is for another question", "{event}");
 }
 
 /// The agent's side of `standalonednsproxy.FQDNData`: streams the states

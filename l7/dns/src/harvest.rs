@@ -5,11 +5,10 @@
 //! chain rejects the whole message, so that an answer cannot teach
 //! addresses for a name nobody asked about.
 
-use std::collections::BTreeSet;
 use std::net::IpAddr;
 
 use hickory_proto::op::{Message, ResponseCode};
-use hickory_proto::rr::RData;
+use hickory_proto::rr::{Name, RData};
 
 use crate::message::normalized_name;
 
@@ -47,41 +46,33 @@ pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
         return Err(HarvestError::NotNoError(answer.response_code()));
     }
     let q = answer.queries().first().ok_or(HarvestError::NoQuestion)?;
-    let name = normalized_name(q.name());
-    // Walk the chain from the question through CNAME records.
-    let mut chain = vec![name.clone()];
-    let mut on_chain: BTreeSet<String> = chain.iter().cloned().collect();
+    // Walk the chain from the question through CNAME records. Names are
+    // compared as hickory compares them, case-insensitively, and turned
+    // into strings only for the result.
+    let mut chain: Vec<&Name> = vec![q.name()];
     loop {
-        let last = chain.last().expect("starts non-empty");
+        let last = *chain.last().expect("starts non-empty");
         let next = answer.answers().iter().find_map(|r| match r.data() {
-            RData::CNAME(c) if normalized_name(r.name()) == *last => Some(normalized_name(&c.0)),
+            RData::CNAME(c) if r.name() == last => Some(&c.0),
             _ => None,
         });
         match next {
-            Some(t) if on_chain.contains(&t) || chain.len() > MAX_CHAIN => {
+            Some(t) if chain.contains(&t) || chain.len() > MAX_CHAIN => {
                 return Err(HarvestError::ChainTooLong)
             }
-            Some(t) => {
-                on_chain.insert(t.clone());
-                chain.push(t);
-            }
+            Some(t) => chain.push(t),
             None => break,
         }
     }
-    let mut ips = BTreeSet::new();
+    let mut ips = Vec::new();
     let mut ttl = u32::MAX;
     for r in answer.answers() {
-        let owner = normalized_name(r.name());
-        if !on_chain.contains(&owner) {
-            return Err(HarvestError::OffChain(owner));
+        if !chain.contains(&r.name()) {
+            return Err(HarvestError::OffChain(normalized_name(r.name())));
         }
         match r.data() {
-            RData::A(a) => {
-                ips.insert(IpAddr::V4(a.0));
-            }
-            RData::AAAA(a) => {
-                ips.insert(IpAddr::V6(a.0));
-            }
+            RData::A(a) => ips.push(IpAddr::V4(a.0)),
+            RData::AAAA(a) => ips.push(IpAddr::V6(a.0)),
             RData::CNAME(_) => {}
             // Other types on the chain (RRSIG, ...) teach nothing.
             _ => continue,
@@ -91,10 +82,12 @@ pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
     if ips.is_empty() {
         return Err(HarvestError::NoAddresses);
     }
+    ips.sort_unstable();
+    ips.dedup();
     Ok(Harvest {
-        name,
-        cnames: chain[1..].to_vec(),
-        ips: ips.into_iter().collect(),
+        name: normalized_name(chain[0]),
+        cnames: chain[1..].iter().map(|n| normalized_name(n)).collect(),
+        ips,
         ttl,
     })
 }

@@ -8,25 +8,31 @@ use hickory_proto::op::{Message, MessageType, OpCode, ResponseCode};
 use hickory_proto::rr::{Name, RecordType};
 
 /// A name as policy and the FQDN cache see it: lowercase, ending in a dot.
-/// Names of plain hostname bytes are built straight from their labels (the
-/// common case, and on the hot path of every query and answer); any other
-/// byte goes through hickory's presentation form, which escapes it.
+/// Names of plain hostname bytes are built straight from their labels in one
+/// pass (the common case, and on the hot path of every query and answer);
+/// any other byte goes through hickory's presentation form, which escapes it.
 pub fn normalized_name(name: &Name) -> String {
-    let plain = name.iter().all(|label| {
-        label
+    let mut s = String::with_capacity(name.len() + 1);
+    for label in name.iter() {
+        let plain = label
             .iter()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'))
-    });
-    let mut s = if plain {
-        let mut s = String::with_capacity(64);
-        for label in name.iter() {
-            s.extend(label.iter().map(|b| char::from(b.to_ascii_lowercase())));
-            s.push('.');
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_'));
+        match std::str::from_utf8(label) {
+            Ok(l) if plain => s.push_str(l),
+            _ => return escaped(name),
         }
-        s
-    } else {
-        name.to_ascii().to_ascii_lowercase()
-    };
+        s.push('.');
+    }
+    if s.is_empty() {
+        s.push('.');
+    }
+    s.make_ascii_lowercase();
+    s
+}
+
+/// [`normalized_name`] for names with bytes that need escaping.
+fn escaped(name: &Name) -> String {
+    let mut s = name.to_ascii().to_ascii_lowercase();
     if !s.ends_with('.') {
         s.push('.');
     }

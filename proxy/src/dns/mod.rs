@@ -110,7 +110,7 @@ pub struct DnsEvent {
     pub name: String,
     pub qtype: String,
     pub verdict: &'static str,
-    pub rule: String,
+    pub rule: Arc<str>,
     #[serde(skip_serializing_if = "str::is_empty")]
     pub reason: String,
     pub rcode: String,
@@ -283,14 +283,11 @@ pub(crate) fn answer(
 ) -> (Vec<u8>, Option<agent::Mapping>) {
     let latency = x.started.elapsed();
     shared.metrics.dns_upstream_latency(latency);
+    // hickory compares names case-insensitively, as the question's echo
+    // may differ in case (0x20 randomisation) from what the client sent.
+    let asked = x.query.message.queries().first().map(|q| q.name());
     let msg = match Message::from_vec(&bytes) {
-        Ok(m)
-            if m.queries()
-                .first()
-                .is_some_and(|q| l7_dns::message::normalized_name(q.name()) == x.query.name) =>
-        {
-            m
-        }
+        Ok(m) if asked.is_some_and(|a| m.queries().first().is_some_and(|q| q.name() == a)) => m,
         Ok(_) => {
             return (
                 upstream_failed(shared, x, "answer is for another question".into()),

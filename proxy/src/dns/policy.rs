@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use l7_dns::proto::{ip_from_bytes, prefix_from_bytes, PolicyState};
@@ -31,6 +32,9 @@ struct ServerRule {
     proto: u8,
     patterns: Vec<String>,
     rules: DnsRules,
+    /// How access-log events name this entry, made once at compile time
+    /// rather than per query.
+    name: Arc<str>,
 }
 
 impl ServerRule {
@@ -39,19 +43,19 @@ impl ServerRule {
             && self.port == port
             && (self.proto == 0 || self.proto == proto)
     }
+}
 
-    fn name(&self, endpoint: u64) -> String {
-        format!(
-            "endpoint {endpoint} to {}:{}/{}",
-            if self.identity == 0 {
-                "any".to_string()
-            } else {
-                self.identity.to_string()
-            },
-            self.port,
-            proto_name(self.proto)
-        )
-    }
+fn rule_name(endpoint: u64, identity: u32, port: u16, proto: u8) -> Arc<str> {
+    let server = if identity == 0 {
+        "any".to_string()
+    } else {
+        identity.to_string()
+    };
+    format!(
+        "endpoint {endpoint} to {server}:{port}/{}",
+        proto_name(proto)
+    )
+    .into()
 }
 
 pub fn proto_name(p: u8) -> &'static str {
@@ -86,8 +90,8 @@ pub struct Judgement {
     pub endpoint: Option<EndpointRef>,
     pub server_identity: u32,
     pub allowed: bool,
-    /// The rule entry that allowed it, or the reason for a denial.
-    pub rule: String,
+    /// The rule entry that allowed it; empty for a denial.
+    pub rule: Arc<str>,
     pub reason: &'static str,
 }
 
@@ -177,16 +181,15 @@ impl DnsPolicy {
                         s.dns_server_proto
                     )
                 })?;
-                rules
-                    .entry(u64::from(p.source_endpoint_id))
-                    .or_default()
-                    .push(ServerRule {
-                        identity: s.dns_server_identity,
-                        port,
-                        proto,
-                        patterns: p.dns_pattern.clone(),
-                        rules: compiled.clone(),
-                    });
+                let endpoint = u64::from(p.source_endpoint_id);
+                rules.entry(endpoint).or_default().push(ServerRule {
+                    identity: s.dns_server_identity,
+                    port,
+                    proto,
+                    patterns: p.dns_pattern.clone(),
+                    rules: compiled.clone(),
+                    name: rule_name(endpoint, s.dns_server_identity, port, proto),
+                });
             }
         }
         Ok(DnsPolicy {
@@ -210,7 +213,7 @@ impl DnsPolicy {
                 endpoint: None,
                 server_identity,
                 allowed: false,
-                rule: String::new(),
+                rule: Arc::from(""),
                 reason: "the source is not a local endpoint",
             };
         };
@@ -223,7 +226,7 @@ impl DnsPolicy {
                         endpoint: Some(endpoint),
                         server_identity,
                         allowed: true,
-                        rule: r.name(endpoint.id),
+                        rule: r.name.clone(),
                         reason: "",
                     };
                 }
@@ -233,7 +236,7 @@ impl DnsPolicy {
             endpoint: Some(endpoint),
             server_identity,
             allowed: false,
-            rule: String::new(),
+            rule: Arc::from(""),
             reason: if covered {
                 "no DNS rule matches the name"
             } else {
