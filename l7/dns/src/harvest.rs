@@ -10,7 +10,7 @@ use std::net::IpAddr;
 use hickory_proto::op::{Message, ResponseCode};
 use hickory_proto::rr::{Name, RData};
 
-use crate::message::normalized_name;
+use crate::message::{normalized_name, same_name};
 
 /// The longest CNAME chain followed; longer is treated as a loop.
 const MAX_CHAIN: usize = 16;
@@ -47,17 +47,17 @@ pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
     }
     let q = answer.queries().first().ok_or(HarvestError::NoQuestion)?;
     // Walk the chain from the question through CNAME records. Names are
-    // compared as hickory compares them, case-insensitively, and turned
-    // into strings only for the result.
+    // compared case-insensitively as they are, and turned into strings only
+    // for the result.
     let mut chain: Vec<&Name> = vec![q.name()];
     loop {
         let last = *chain.last().expect("starts non-empty");
         let next = answer.answers().iter().find_map(|r| match r.data() {
-            RData::CNAME(c) if r.name() == last => Some(&c.0),
+            RData::CNAME(c) if same_name(r.name(), last) => Some(&c.0),
             _ => None,
         });
         match next {
-            Some(t) if chain.contains(&t) || chain.len() > MAX_CHAIN => {
+            Some(t) if on_chain(&chain, t) || chain.len() > MAX_CHAIN => {
                 return Err(HarvestError::ChainTooLong)
             }
             Some(t) => chain.push(t),
@@ -67,7 +67,7 @@ pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
     let mut ips = Vec::new();
     let mut ttl = u32::MAX;
     for r in answer.answers() {
-        if !chain.contains(&r.name()) {
+        if !on_chain(&chain, r.name()) {
             return Err(HarvestError::OffChain(normalized_name(r.name())));
         }
         match r.data() {
@@ -90,6 +90,10 @@ pub fn harvest(answer: &Message) -> Result<Harvest, HarvestError> {
         ips,
         ttl,
     })
+}
+
+fn on_chain(chain: &[&Name], name: &Name) -> bool {
+    chain.iter().any(|n| same_name(n, name))
 }
 
 #[cfg(test)]

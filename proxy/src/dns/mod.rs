@@ -23,6 +23,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
+use l7_dns::message::same_name;
 use l7_dns::{harvest, Query, Rcode};
 use serde::Serialize;
 use tracing::debug;
@@ -283,11 +284,15 @@ pub(crate) fn answer(
 ) -> (Vec<u8>, Option<agent::Mapping>) {
     let latency = x.started.elapsed();
     shared.metrics.dns_upstream_latency(latency);
-    // hickory compares names case-insensitively, as the question's echo
-    // may differ in case (0x20 randomisation) from what the client sent.
+    // Case-insensitively: the question's echo may differ in case (0x20
+    // randomisation) from what the client sent.
     let asked = x.query.message.queries().first().map(|q| q.name());
+    let echoed = |m: &Message| {
+        let q = m.queries().first().map(|q| q.name());
+        q.zip(asked).is_some_and(|(q, a)| same_name(q, a))
+    };
     let msg = match Message::from_vec(&bytes) {
-        Ok(m) if asked.is_some_and(|a| m.queries().first().is_some_and(|q| q.name() == a)) => m,
+        Ok(m) if echoed(&m) => m,
         Ok(_) => {
             return (
                 upstream_failed(shared, x, "answer is for another question".into()),
