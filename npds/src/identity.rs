@@ -1,7 +1,7 @@
 //! The identity table fed by NPHDS: security identity → addresses, looked
 //! up by longest-prefix match on the peer's address. No match is WORLD (2).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
@@ -28,7 +28,9 @@ pub struct IdentityTable {
 #[derive(Debug, Clone)]
 struct Family<K> {
     /// (prefix length, masked address → identity), longest length first.
-    lengths: Vec<(u8, HashMap<K, u32>)>,
+    /// FxHash: the keys are prefixes from policy, hashed on every new
+    /// connection (and DNS query), where SipHash cost more than the probe.
+    lengths: Vec<(u8, FxHashMap<K, u32>)>,
 }
 
 impl<K> Default for Family<K> {
@@ -44,11 +46,11 @@ impl<K: std::hash::Hash + Eq + Copy> Family<K> {
         let pos = match self.lengths.iter().position(|(l, _)| *l <= len) {
             Some(p) if self.lengths[p].0 == len => p,
             Some(p) => {
-                self.lengths.insert(p, (len, HashMap::new()));
+                self.lengths.insert(p, (len, FxHashMap::default()));
                 p
             }
             None => {
-                self.lengths.push((len, HashMap::new()));
+                self.lengths.push((len, FxHashMap::default()));
                 self.lengths.len() - 1
             }
         };

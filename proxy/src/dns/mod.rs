@@ -185,7 +185,8 @@ pub(crate) enum Verdict {
     Forward(Box<Exchange>),
 }
 
-/// What happens to the bytes of one query from `client`, sent to `server`.
+/// What happens to the bytes of one query from `client`, sent to `server`,
+/// received at `now` (one reading of the clock serves a whole batch).
 /// `None`: dropped (not a query at all).
 pub(crate) fn judge_query(
     shared: &Shared,
@@ -194,6 +195,7 @@ pub(crate) fn judge_query(
     client: SocketAddr,
     server: SocketAddr,
     bytes: &[u8],
+    now: Instant,
 ) -> Option<Verdict> {
     let query = match Query::parse(bytes) {
         Ok(q) => q,
@@ -221,7 +223,7 @@ pub(crate) fn judge_query(
         server,
         query,
         judgement,
-        started: Instant::now(),
+        started: now,
     };
     if x.judgement.allowed {
         Some(Verdict::Forward(Box::new(x)))
@@ -274,15 +276,17 @@ pub(crate) fn upstream_failed(shared: &Shared, x: &Exchange, error: String) -> V
     x.query.reply(Rcode::ServFail)
 }
 
-/// An answer from the server for `x`, with the fresh ID still in it.
+/// An answer from the server for `x`, with the fresh ID still in it,
+/// received at `now`.
 /// Returns the bytes for the client (its own ID restored) and, when the
 /// answer taught the cache something, what to tell the agent.
 pub(crate) fn answer(
     shared: &Shared,
     x: &Exchange,
     mut bytes: Vec<u8>,
+    now: Instant,
 ) -> (Vec<u8>, Option<agent::Mapping>) {
-    let latency = x.started.elapsed();
+    let latency = now.saturating_duration_since(x.started);
     shared.metrics.dns_upstream_latency(latency);
     // Case-insensitively: the question's echo may differ in case (0x20
     // randomisation) from what the client sent.

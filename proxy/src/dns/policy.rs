@@ -7,7 +7,7 @@
 //! stream, and in standalone mode the `rules.dns` of the policy files,
 //! which the control plane turns into the same `PolicyState` message.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
@@ -16,6 +16,7 @@ use l7_dns::proto::{ip_from_bytes, prefix_from_bytes, PolicyState};
 use l7_dns::{DnsRules, DnsSelector};
 use npds::proto::NetworkPolicyHosts;
 use npds::IdentityTable;
+use rustc_hash::FxHashMap;
 use serde_json::json;
 
 /// IANA protocol numbers as `DNSServer.dns_server_proto` carries them.
@@ -79,9 +80,10 @@ pub struct EndpointRef {
 pub struct DnsPolicy {
     /// The `request_id` of the state this was compiled from.
     pub request_id: String,
-    endpoints: HashMap<IpAddr, EndpointRef>,
+    // FxHash for both: keys come from policy, and are looked up per query.
+    endpoints: FxHashMap<IpAddr, EndpointRef>,
     servers: IdentityTable,
-    rules: HashMap<u64, Vec<ServerRule>>,
+    rules: FxHashMap<u64, Vec<ServerRule>>,
 }
 
 /// The decision on one query.
@@ -99,7 +101,7 @@ impl DnsPolicy {
     /// Validates a whole state: every pattern, address and prefix. Any
     /// error refuses the state and names the part at fault.
     pub fn compile(state: &PolicyState) -> Result<DnsPolicy, String> {
-        let mut endpoints = HashMap::new();
+        let mut endpoints = FxHashMap::default();
         let mut hosts: BTreeMap<u32, Vec<String>> = BTreeMap::new();
         for (i, m) in state.identity_to_endpoint_mapping.iter().enumerate() {
             for (j, ep) in m.endpoint_info.iter().enumerate() {
@@ -156,7 +158,7 @@ impl DnsPolicy {
             .collect();
         let servers = IdentityTable::compile(&hosts).map_err(|e| e.to_string())?;
 
-        let mut rules: HashMap<u64, Vec<ServerRule>> = HashMap::new();
+        let mut rules: FxHashMap<u64, Vec<ServerRule>> = FxHashMap::default();
         for (i, p) in state.egress_l7_dns_policy.iter().enumerate() {
             let selectors: Vec<DnsSelector> = p
                 .dns_pattern

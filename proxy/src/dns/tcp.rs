@@ -7,7 +7,7 @@
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -44,7 +44,15 @@ pub async fn handle(
                 return;
             }
         };
-        let reply = match judge_query(&shared, &listener.name, "tcp", peer, server, &frame) {
+        let reply = match judge_query(
+            &shared,
+            &listener.name,
+            "tcp",
+            peer,
+            server,
+            &frame,
+            Instant::now(),
+        ) {
             None => continue,
             Some(Verdict::Reply(r)) => Some(r),
             Some(Verdict::Forward(x)) => forward(&shared, &x, frame, server, &mut upstream).await,
@@ -89,7 +97,7 @@ async fn forward(
     };
     match tokio::time::timeout(timeout, exchange).await {
         Ok(Ok(bytes)) => {
-            let (reply, mapping) = answer(shared, x, bytes);
+            let (reply, mapping) = answer(shared, x, bytes, Instant::now());
             if let Some(m) = mapping {
                 m.deliver(shared).await;
             }

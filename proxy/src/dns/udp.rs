@@ -10,12 +10,13 @@
 //! reply that must wait for the agent to take its FQDN mapping is handed to
 //! a task of its own.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use rustc_hash::FxHashMap;
 use tokio::net::UdpSocket;
 use tokio::time::Instant;
 use tracing::{debug, warn};
@@ -61,7 +62,8 @@ async fn run(
 
     let max_in_flight = shared.dns.config().max_in_flight.max(1);
     let timeout = shared.dns.upstream_timeout();
-    let mut waiting: HashMap<u16, Waiting> = HashMap::new();
+    // FxHash: the keys are IDs this task chose at random.
+    let mut waiting: FxHashMap<u16, Waiting> = FxHashMap::default();
     let mut deadlines: VecDeque<(Instant, u16, u64)> = VecDeque::new();
     let mut seq = 0u64;
     let mut from_clients = RecvBatch::new(BATCH, MAX_DATAGRAM);
@@ -99,6 +101,7 @@ async fn run(
                         continue;
                     }
                 };
+                let now = Instant::now();
                 for i in 0..n {
                     let (bytes, _, truncated) = from_server.get(i);
                     if bytes.len() < 12 || truncated {
@@ -110,7 +113,7 @@ async fn run(
                         debug!(%server, id, "answer for no waiting query (late or unknown) dropped");
                         continue;
                     };
-                    let (reply, mapping) = answer(shared, &w.exchange, bytes.to_vec());
+                    let (reply, mapping) = answer(shared, &w.exchange, bytes.to_vec(), now.into_std());
                     match mapping {
                         Some(m) => {
                             let (client, shared) = (client.clone(), shared.clone());
@@ -136,6 +139,7 @@ async fn run(
                         continue;
                     }
                 };
+                let now = Instant::now();
                 for i in 0..n {
                     let (bytes, from, truncated) = from_clients.get(i);
                     let Some(from) = from else { continue };
@@ -143,7 +147,7 @@ async fn run(
                         debug!(%from, "query over {MAX_DATAGRAM} bytes dropped");
                         continue;
                     }
-                    match judge_query(shared, &listener.name, "udp", from, server, bytes) {
+                    match judge_query(shared, &listener.name, "udp", from, server, bytes, now.into_std()) {
                         None => {}
                         Some(Verdict::Reply(reply)) => to_clients.push(&reply, Some(from)),
                         Some(Verdict::Forward(x)) => {
@@ -161,7 +165,7 @@ async fn run(
                             to_server.push(bytes, None);
                             sent_ids.push(id);
                             seq += 1;
-                            deadlines.push_back((Instant::now() + timeout, id, seq));
+                            deadlines.push_back((now + timeout, id, seq));
                             waiting.insert(id, Waiting { exchange: x, seq });
                             prune(&mut deadlines, &waiting, max_in_flight);
                         }
@@ -223,7 +227,7 @@ async fn flush_replies(batch: &mut SendBatch, client: &UdpSocket) {
 /// one, the queue is compacted (amortised: at most once per `limit` pushes).
 fn prune(
     deadlines: &mut VecDeque<(Instant, u16, u64)>,
-    waiting: &HashMap<u16, Waiting>,
+    waiting: &FxHashMap<u16, Waiting>,
     limit: usize,
 ) {
     let live = |d: &(Instant, u16, u64)| waiting.get(&d.1).is_some_and(|w| w.seq == d.2);
@@ -237,7 +241,7 @@ fn prune(
 
 /// A query ID no waiting query has. Random, so that answers cannot be
 /// forged by guessing a counter.
-fn fresh_id(waiting: &HashMap<u16, Waiting>) -> Option<u16> {
+fn fresh_id(waiting: &FxHashMap<u16, Waiting>) -> Option<u16> {
     (0..16)
         .map(|_| fastrand::u16(..))
         .find(|id| !waiting.contains_key(id))
