@@ -233,6 +233,7 @@ check_target() {
 
 # ----------------------------------------------------------------- measure --
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }   # ticks
+sys_of() { awk '{ print $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }         # ticks in the kernel
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }   # busy, softirq
 TCK=$(getconf CLK_TCK)
 
@@ -261,14 +262,16 @@ measure() {   # measure TARGET ROUND
   local t=$1 r=$2 server=${IP[$1]} out=$work/$1-$2 proxy_pid=${pid[$1]:-}
   local args=(-s "$server" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -T "$THREADS" -t 2)
   ((WARMUP > 0)) && dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$WARMUP" >/dev/null 2>&1
-  local m0 p0 b0 s0 t0 m1 p1 b1 s1 t1
+  local m0 p0 k0 b0 s0 t0 m1 p1 k1 b1 s1 t1
   m0=$(cpu_of "${pid[dnsmasq]}") p0=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
+  k0=$([[ -n $proxy_pid ]] && sys_of "$proxy_pid" || echo 0)
   read -r b0 s0 < <(busy_ticks)
   t0=$(date +%s.%N)
   local TIMEFORMAT='%U %S'
   { time dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$DURATION" -v >"$out.v" 2>"$out.err"; } 2>"$out.time" ||
     { R[$t,$r,fail]="dnsperf failed: $(tail -n 1 "$out.err")"; log "$t: ${R[$t,$r,fail]}"; return 1; }
   m1=$(cpu_of "${pid[dnsmasq]}") p1=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
+  k1=$([[ -n $proxy_pid ]] && sys_of "$proxy_pid" || echo 0)
   read -r b1 s1 < <(busy_ticks)
   t1=$(date +%s.%N)
   grep -v '^>' "$out.v" >"$out.txt"
@@ -276,6 +279,11 @@ measure() {   # measure TARGET ROUND
   rm -f "$out.v"
   R[$t,$r,qps]=$(field "$out.txt" "Queries per second")
   R[$t,$r,avg]=$(awk -v s="$(field "$out.txt" "Average Latency (s)")" 'BEGIN { printf "%.3f", s * 1000 }')
+  # The proxy's CPU per query split into user space and kernel (its system
+  # calls, and the loopback delivery they run): the kernel part is what any
+  # proxy forwarding the same datagrams pays.
+  R[$t,$r,split]=$(awk -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v t="$TCK" -v n="$(field "$out.txt" "Queries completed")" \
+    -v x="$proxy_pid" 'BEGIN { if (x == "" || n == 0) print "-"; else printf "%.1f + %.1f", (p - k) / t / n * 1e6, k / t / n * 1e6 }')
   R[$t,$r,lost]=$(sed -n 's/^ *Queries lost: *[0-9]* (\([0-9.]*%\)).*/\1/p' "$out.txt")
   R[$t,$r,codes]=$(sed -n 's/^ *Response codes: *//p' "$out.txt")
   local wall gen
@@ -414,6 +422,23 @@ if ((RATE > 0)); then
   done
 fi
 echo
+if ((ROUNDS > 1)); then
+  echo "qps of every round, in the order run (legs alternate within a round):"
+  for t in $TARGETS; do
+    [[ -n ${pick[$t]:-} ]] || continue
+    printf '  %-20s' "${DESC[$t]}"
+    for ((round = 1; round <= ROUNDS; round++)); do printf ' %9.0f' "${R[$t,$round,qps]:-0}"; done
+    echo
+  done
+  if [[ -n ${pick[portcullis]:-} && -n ${pick[dnsdist]:-} ]]; then
+    printf '  %-20s' "portcullis / dnsdist"
+    for ((round = 1; round <= ROUNDS; round++)); do
+      printf ' %9s' "$(ratio "${R[portcullis,$round,qps]:-}" "${R[dnsdist,$round,qps]:-}")"
+    done
+    echo
+  fi
+  echo
+fi
 for pair in "dnsdist direct" "portcullis direct" "portcullis dnsdist"; do
   read -r a b <<<"$pair"
   [[ -n ${pick[$a]:-} && -n ${pick[$b]:-} ]] || continue
@@ -423,6 +448,10 @@ for pair in "dnsdist direct" "portcullis direct" "portcullis dnsdist"; do
 done
 echo "cpu = cores busy during the saturating run (CPU seconds / wall seconds): dnsmasq, the proxy, dnsperf,"
 echo "      kernel softirq (loopback delivery, whoever it ran for) and every other process (a build shows here)."
+for t in dnsdist portcullis; do
+  [[ -n ${pick[$t]:-} ]] || continue
+  echo "$t CPU per query while saturated, user + kernel: $(get "$t" split) us"
+done
 for t in $TARGETS; do
   [[ -n ${pick[$t]:-} ]] || continue
   awk -v c="$(get "$t" cpu | cut -d' ' -f1)" 'BEGIN { exit !(c >= 0.95) }' &&
