@@ -441,6 +441,20 @@ to_ms() {
     printf "%.3f", n }'
 }
 
+# tree_ticks PID: "user system" clock ticks used so far by PID and its descendants
+# (nginx's workers are children of its master; threads are in their process's count).
+tree_ticks() {
+  local pids=("$1") i=0
+  while ((i < ${#pids[@]})); do
+    # shellcheck disable=SC2207  # pids are words
+    pids+=($(pgrep -P "${pids[i]}" || true))
+    i=$((i + 1))
+  done
+  for i in "${pids[@]}"; do awk '{ print $14, $15 }' "/proc/$i/stat" 2>/dev/null || true; done |
+    awk '{ u += $1; s += $2 } END { print u + 0, s + 0 }'
+}
+TCK=$(getconf CLK_TCK)
+
 # Each measurement writes "rps p50_ms p99_ms errors" to stdout.
 run_wrk() {
   local url=$1 out=$work/wrk.out rps p50 p99 errors
@@ -520,6 +534,7 @@ done
 
 declare -A result=()   # "proto target" -> "rps p50 p99 errors"
 declare -A note=()     # "proto target" -> why there is no result
+declare -A cpu=()      # "proto target" -> "user+kernel" CPU microseconds per request
 for proto in $PROTOCOLS; do
   for target in $TARGETS; do
     key="$proto $target"
@@ -533,6 +548,9 @@ for proto in $PROTOCOLS; do
       failed=1
       continue
     fi
+    proc=${pid[$target]:-}
+    [[ $target == direct ]] && proc=${pid[origin]}
+    read -r u0 s0 < <(tree_ticks "$proc")
     if [[ $proto == h1 ]]; then
       url="http://127.0.0.1:${PORT_H1[$target]}$ALLOWED_PATH"
       log "$target h1: wrk -t1 -c$CONNECTIONS -d${DURATION}s $url"
@@ -542,6 +560,11 @@ for proto in $PROTOCOLS; do
       log "$target h2c: h2load -c$CONNECTIONS -m$STREAMS -t1 -D $DURATION $url"
       r=$(run_h2load "$url") || { note[$key]="FAILED: h2load did not finish"; failed=1; continue; }
     fi
+    read -r u1 s1 < <(tree_ticks "$proc")
+    # The proxy's (for direct: the origin's) CPU per request in user space and in
+    # the kernel, over the warm-up and the measured run together, at the measured rate.
+    cpu[$key]=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TCK" -v r="${r%% *}" -v d=$((DURATION + WARMUP)) \
+      'BEGIN { n = r * d; if (n > 0) printf "%.1f+%.1f", u / k / n * 1e6, s / k / n * 1e6; else print "-" }')
     result[$key]=$r
     log "  -> $r (req/s p50_ms p99_ms errors)"
   done
@@ -569,7 +592,7 @@ for proto in $PROTOCOLS; do
   else
     echo "HTTP/2 cleartext, prior knowledge -- h2load -c$CONNECTIONS -m$STREAMS -t1 -D $DURATION --warm-up-time=$WARMUP"
   fi
-  printf '%-24s %-11s %12s %9s %9s %10s %8s\n' target path req/s p50_ms p99_ms vs_direct errors
+  printf '%-24s %-11s %12s %9s %9s %10s %8s %15s\n' target path req/s p50_ms p99_ms vs_direct errors cpu_us/req
   direct_rps=$(awk '{print $1}' <<<"${result["$proto direct"]:-}")
   for target in $TARGETS; do
     key="$proto $target"
@@ -581,7 +604,8 @@ for proto in $PROTOCOLS; do
     fi
     read -r rps p50 p99 errors <<<"${result[$key]}"
     ratio=$(awk -v a="$rps" -v b="${direct_rps:-0}" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')
-    printf '%-24s %-11s %12.0f %9.3f %9.3f %10s %8s\n' "${label[$target]}" "$path" "$rps" "$p50" "$p99" "$ratio" "$errors"
+    printf '%-24s %-11s %12.0f %9.3f %9.3f %10s %8s %15s\n' "${label[$target]}" "$path" "$rps" "$p50" "$p99" "$ratio" \
+      "$errors" "${cpu[$key]:--}"
   done
   p=${result["$proto portcullis"]:-}
   best=$(for t in nginx haproxy; do
@@ -595,6 +619,9 @@ done
 echo
 echo "errors = non-2xx responses + socket errors (wrk) or failed/errored/timed-out requests + non-2xx (h2load);"
 echo "a row with errors is not a valid measurement."
+echo "cpu_us/req = the proxy's CPU per request, user space + kernel (the direct row: the origin's), over"
+echo "             the warm-up and the measured run at the measured rate; the kernel part is the two TCP"
+echo "             hops a proxy adds, which every proxy pays alike."
 if ((INSTRUCTIONS > 0)) && [[ $TARGETS == *portcullis* && -z ${skip[portcullis]:-} ]]; then
   if ! command -v valgrind >/dev/null || ! command -v h2load >/dev/null; then
     log "INSTRUCTIONS needs valgrind and h2load (apt-get install valgrind nghttp2-client)"
