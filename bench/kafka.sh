@@ -132,9 +132,11 @@ mb=$(awk -v n="$MESSAGES" -v s="$SIZE" 'BEGIN { printf "%.1f", n * s / 1e6 }')
 now() { date +%s.%N; }
 # CPU seconds (user + system) a process has used so far.
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
+# ... of which in the kernel.
+sys_of() { awk '{ printf "%.2f", $15 / 100 }' "/proc/$1/stat"; }
 # Context switches (voluntary + not) of all a process' threads so far.
 ctx_of() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
-declare -A CPU_BROKER CPU_PROXY CTX_BROKER
+declare -A CPU_BROKER CPU_PROXY SYS_PROXY CTX_BROKER
 declare -A PROD_MBS PROD_RPS CONS_MBS CONS_RPS P50 P99
 # One value per round, space-separated, per "measure target".
 declare -A ALL
@@ -158,8 +160,14 @@ for target in $TARGETS; do
     grep -q "authorization failed" "$work/deny.txt" || die "unexpected denial: $(cat "$work/deny.txt")"
   fi
   log "$target: producing"
-  cpu0=$(cpu_of "$tansu") pc0=$(cpu_of "$pc_pid") hp0=$(cpu_of "$hp_pid") sp0=0
-  [[ -z $sp_pid ]] || sp0=$(cpu_of "$sp_pid")
+  case $target in
+    portcullis) proxy_pid=$pc_pid ;;
+    splice) proxy_pid=$sp_pid ;;
+    haproxy) proxy_pid=$hp_pid ;;
+    *) proxy_pid= ;;
+  esac
+  cpu0=$(cpu_of "$tansu") px0=0 ps0=0
+  [[ -z $proxy_pid ]] || { px0=$(cpu_of "$proxy_pid"); ps0=$(sys_of "$proxy_pid"); }
   ctx0=$(ctx_of "$tansu")
   t0=$(now)
   kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \
@@ -167,12 +175,11 @@ for target in $TARGETS; do
   t1=$(now)
   CPU_BROKER[$target]=$(awk -v a="$cpu0" -v b="$(cpu_of "$tansu")" 'BEGIN { printf "%.2f", b - a }')
   keep ctx_broker "$target" $(($(ctx_of "$tansu") - ctx0))
-  case $target in
-    portcullis) CPU_PROXY[$target]=$(awk -v a="$pc0" -v b="$(cpu_of "$pc_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
-    splice) CPU_PROXY[$target]=$(awk -v a="$sp0" -v b="$(cpu_of "$sp_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
-    haproxy) CPU_PROXY[$target]=$(awk -v a="$hp0" -v b="$(cpu_of "$hp_pid")" 'BEGIN { printf "%.2f", b - a }') ;;
-    *) CPU_PROXY[$target]=- ;;
-  esac
+  CPU_PROXY[$target]=- SYS_PROXY[$target]=-
+  if [[ -n $proxy_pid ]]; then
+    CPU_PROXY[$target]=$(awk -v a="$px0" -v b="$(cpu_of "$proxy_pid")" 'BEGIN { printf "%.2f", b - a }')
+    SYS_PROXY[$target]=$(awk -v a="$ps0" -v b="$(sys_of "$proxy_pid")" 'BEGIN { printf "%.2f", b - a }')
+  fi
   t2=$(now)
   if ((CONSUME)); then
     log "$target: consuming"
@@ -218,9 +225,10 @@ if ((ROUNDS > 1)); then
   printf '\nproduce MB/s in each round:\n'
   for target in $TARGETS; do printf '  %-11s %s\n' "$target" "${ALL["prod $target"]}"; done
 fi
-printf '\nCPU seconds used while producing %s MB (broker / proxy; proxy per GB produced; broker context switches per GB):\n' "$mb"
+printf '\nCPU seconds used while producing %s MB (broker / proxy; proxy per GB produced, and of that in the kernel;\nbroker context switches per GB):\n' "$mb"
 for target in $TARGETS; do
   printf '  %-11s %s / %s' "$target" "${CPU_BROKER[$target]}" "${CPU_PROXY[$target]}"
-  [[ ${CPU_PROXY[$target]} == - ]] || awk -v c="${CPU_PROXY[$target]}" -v m="$mb" 'BEGIN { printf "; %.2f s/GB", c * 1000 / m }'
+  [[ ${CPU_PROXY[$target]} == - ]] || awk -v c="${CPU_PROXY[$target]}" -v k="${SYS_PROXY[$target]}" -v m="$mb" \
+    'BEGIN { printf "; %.2f s/GB (kernel %.2f)", c * 1000 / m, k * 1000 / m }'
   awk -v c="${CTX_BROKER[$target]}" -v m="$mb" 'BEGIN { printf "; broker %.0f switches/GB\n", c * 1000 / m }'
 done
