@@ -294,7 +294,7 @@ measure() {   # measure TARGET ROUND
   # "other" is every other process: a concurrent build shows up there.
   R[$t,$r,cpu]=$(awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v g="$gen" -v w="$wall" \
     -v k="$TCK" -v x="$proxy_pid" 'BEGIN { o = (b - s - m - p) / k - g; if (o < 0) o = 0
-      printf "%.2f %s %.2f %.2f %.2f", m / k / w, (x == "" ? "-" : sprintf("%.2f", p / k / w)), g / w, s / k / w, o / w }')
+      printf "%.2f %s %.2f %.2f %.2f %.2f", m / k / w, (x == "" ? "-" : sprintf("%.2f", p / k / w)), g / w, s / k / w, o / w, b / k / w }')
   # A leg that did not answer NOERROR to every completed query measured nothing useful.
   local codes=${R[$t,$r,codes]}
   if [[ -z ${R[$t,$r,qps]} || ! $codes =~ ^NOERROR\ [0-9]+\ \(100\.00%\)$ ]]; then
@@ -401,7 +401,7 @@ added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && a != "-" &&
 echo
 echo "Portcullis DNS benchmark, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, $(uname -r), load average at start $load"
 echo "dnsperf -c $CLIENTS -T $THREADS -q $OUTSTANDING -l $DURATION (after ${WARMUP}s warm-up), $NAMES names, A queries from $CLIENT_IP; round with median qps of $ROUNDS"
-printf '%-20s %10s %9s %8s %8s %8s %9s %7s   %-23s\n' target qps vs_direct avg_ms p50_ms p99_ms "+p99_ms" lost "cpu: dnsmasq/proxy/dnsperf/softirq/other"
+printf '%-20s %10s %9s %8s %8s %8s %9s %7s   %-23s\n' target qps vs_direct avg_ms p50_ms p99_ms "+p99_ms" lost "cpu: dnsmasq/proxy/dnsperf/softirq/other/machine"
 for t in $TARGETS; do
   if [[ -n ${skip[$t]:-} ]]; then
     printf '%-20s %s\n' "${DESC[$t]}" "${skip[$t]}"
@@ -447,7 +447,8 @@ for pair in "dnsdist direct" "portcullis direct" "portcullis dnsdist"; do
   echo "$line"
 done
 echo "cpu = cores busy during the saturating run (CPU seconds / wall seconds): dnsmasq, the proxy, dnsperf,"
-echo "      kernel softirq (loopback delivery, whoever it ran for) and every other process (a build shows here)."
+echo "      kernel softirq (loopback delivery, whoever it ran for) and every other process (a build shows here);"
+echo "      machine = all cores busy. Softirq that ran in a process's context is in that process's time too."
 for t in dnsdist portcullis; do
   [[ -n ${pick[$t]:-} ]] || continue
   echo "$t CPU per query while saturated, user + kernel: $(get "$t" split) us"

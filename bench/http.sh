@@ -454,6 +454,7 @@ tree_ticks() {
     awk '{ u += $1; s += $2 } END { print u + 0, s + 0 }'
 }
 TCK=$(getconf CLK_TCK)
+busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }   # all cores, busy
 
 # Each measurement writes "rps p50_ms p99_ms errors" to stdout.
 run_wrk() {
@@ -535,6 +536,7 @@ done
 declare -A result=()   # "proto target" -> "rps p50 p99 errors"
 declare -A note=()     # "proto target" -> why there is no result
 declare -A cpu=()      # "proto target" -> "user+kernel" CPU microseconds per request
+declare -A busy=()     # "proto target" -> cores busy machine-wide (load generator, origin, proxy)
 for proto in $PROTOCOLS; do
   for target in $TARGETS; do
     key="$proto $target"
@@ -551,6 +553,7 @@ for proto in $PROTOCOLS; do
     proc=${pid[$target]:-}
     [[ $target == direct ]] && proc=${pid[origin]}
     read -r u0 s0 < <(tree_ticks "$proc")
+    b0=$(busy_ticks)
     if [[ $proto == h1 ]]; then
       url="http://127.0.0.1:${PORT_H1[$target]}$ALLOWED_PATH"
       log "$target h1: wrk -t1 -c$CONNECTIONS -d${DURATION}s $url"
@@ -561,6 +564,8 @@ for proto in $PROTOCOLS; do
       r=$(run_h2load "$url") || { note[$key]="FAILED: h2load did not finish"; failed=1; continue; }
     fi
     read -r u1 s1 < <(tree_ticks "$proc")
+    b1=$(busy_ticks)
+    busy[$key]=$(awk -v b=$((b1 - b0)) -v k="$TCK" -v d=$((DURATION + WARMUP)) 'BEGIN { printf "%.2f", b / k / d }')
     # The proxy's (for direct: the origin's) CPU per request in user space and in
     # the kernel, over the warm-up and the measured run together, at the measured rate.
     cpu[$key]=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TCK" -v r="${r%% *}" -v d=$((DURATION + WARMUP)) \
@@ -592,7 +597,7 @@ for proto in $PROTOCOLS; do
   else
     echo "HTTP/2 cleartext, prior knowledge -- h2load -c$CONNECTIONS -m$STREAMS -t1 -D $DURATION --warm-up-time=$WARMUP"
   fi
-  printf '%-24s %-11s %12s %9s %9s %10s %8s %15s\n' target path req/s p50_ms p99_ms vs_direct errors cpu_us/req
+  printf '%-24s %-11s %12s %9s %9s %10s %8s %15s %6s\n' target path req/s p50_ms p99_ms vs_direct errors cpu_us/req cores
   direct_rps=$(awk '{print $1}' <<<"${result["$proto direct"]:-}")
   for target in $TARGETS; do
     key="$proto $target"
@@ -604,8 +609,8 @@ for proto in $PROTOCOLS; do
     fi
     read -r rps p50 p99 errors <<<"${result[$key]}"
     ratio=$(awk -v a="$rps" -v b="${direct_rps:-0}" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')
-    printf '%-24s %-11s %12.0f %9.3f %9.3f %10s %8s %15s\n' "${label[$target]}" "$path" "$rps" "$p50" "$p99" "$ratio" \
-      "$errors" "${cpu[$key]:--}"
+    printf '%-24s %-11s %12.0f %9.3f %9.3f %10s %8s %15s %6s\n' "${label[$target]}" "$path" "$rps" "$p50" "$p99" "$ratio" \
+      "$errors" "${cpu[$key]:--}" "${busy[$key]:--}"
   done
   p=${result["$proto portcullis"]:-}
   best=$(for t in nginx haproxy; do
@@ -622,6 +627,7 @@ echo "a row with errors is not a valid measurement."
 echo "cpu_us/req = the proxy's CPU per request, user space + kernel (the direct row: the origin's), over"
 echo "             the warm-up and the measured run at the measured rate; the kernel part is the two TCP"
 echo "             hops a proxy adds, which every proxy pays alike."
+echo "cores = all cores busy during the leg (load generator, origin, proxy, kernel), of $(nproc)."
 if ((INSTRUCTIONS > 0)) && [[ $TARGETS == *portcullis* && -z ${skip[portcullis]:-} ]]; then
   if ! command -v valgrind >/dev/null || ! command -v h2load >/dev/null; then
     log "INSTRUCTIONS needs valgrind and h2load (apt-get install valgrind nghttp2-client)"
