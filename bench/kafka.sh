@@ -134,9 +134,11 @@ now() { date +%s.%N; }
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
 # ... of which in the kernel.
 sys_of() { awk '{ printf "%.2f", $15 / 100 }' "/proc/$1/stat"; }
+# CPU seconds all cores have been busy so far (user, nice, system, irq, softirq, steal).
+busy_of() { awk -v k="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / k }' /proc/stat; }
 # Context switches (voluntary + not) of all a process' threads so far.
 ctx_of() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
-declare -A CPU_BROKER CPU_PROXY SYS_PROXY CTX_BROKER
+declare -A CPU_BROKER CPU_PROXY SYS_PROXY CTX_BROKER BUSY
 declare -A PROD_MBS PROD_RPS CONS_MBS CONS_RPS P50 P99
 # One value per round, space-separated, per "measure target".
 declare -A ALL
@@ -169,10 +171,13 @@ for target in $TARGETS; do
   cpu0=$(cpu_of "$tansu") px0=0 ps0=0
   [[ -z $proxy_pid ]] || { px0=$(cpu_of "$proxy_pid"); ps0=$(sys_of "$proxy_pid"); }
   ctx0=$(ctx_of "$tansu")
+  busy0=$(busy_of)
   t0=$(now)
   kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \
     -X message.timeout.ms=60000 "$work/payload"
   t1=$(now)
+  # Cores busy machine-wide while producing: near the machine's count, the run was CPU-bound.
+  BUSY[$target]=$(awk -v a="$busy0" -v b="$(busy_of)" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) }')
   CPU_BROKER[$target]=$(awk -v a="$cpu0" -v b="$(cpu_of "$tansu")" 'BEGIN { printf "%.2f", b - a }')
   keep ctx_broker "$target" $(($(ctx_of "$tansu") - ctx0))
   CPU_PROXY[$target]=- SYS_PROXY[$target]=-
@@ -230,5 +235,6 @@ for target in $TARGETS; do
   printf '  %-11s %s / %s' "$target" "${CPU_BROKER[$target]}" "${CPU_PROXY[$target]}"
   [[ ${CPU_PROXY[$target]} == - ]] || awk -v c="${CPU_PROXY[$target]}" -v k="${SYS_PROXY[$target]}" -v m="$mb" \
     'BEGIN { printf "; %.2f s/GB (kernel %.2f)", c * 1000 / m, k * 1000 / m }'
-  awk -v c="${CTX_BROKER[$target]}" -v m="$mb" 'BEGIN { printf "; broker %.0f switches/GB\n", c * 1000 / m }'
+  awk -v c="${CTX_BROKER[$target]}" -v m="$mb" -v b="${BUSY[$target]}" \
+    'BEGIN { printf "; broker %.0f switches/GB; machine %s cores busy\n", c * 1000 / m, b }'
 done
