@@ -1,10 +1,10 @@
 //! The identity table fed by NPHDS: security identity → addresses, looked
 //! up by longest-prefix match on the peer's address. No match is WORLD (2).
 
-use rustc_hash::FxHashMap;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
+use rustc_hash::FxHashMap;
 
 use crate::proto::NetworkPolicyHosts;
 use crate::PolicyError;
