@@ -3,7 +3,7 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::{run_ok, workspace_root, Netns, Proc};
 
@@ -151,7 +151,7 @@ pub fn kcat(args: &[&str], stdin: &[u8]) -> (i32, String, String) {
 /// Feeds `stdin` and collects the output concurrently (either can be
 /// megabytes); killed after 40 s.
 fn run_kcat(mut cmd: Command, args: &[&str], stdin: &[u8]) -> (i32, String, String) {
-    use std::io::Write;
+    use std::io::{Read, Write};
     let mut child = cmd
         .args(args)
         .env("LD_LIBRARY_PATH", librdkafka_dir())
@@ -165,21 +165,33 @@ fn run_kcat(mut cmd: Command, args: &[&str], stdin: &[u8]) -> (i32, String, Stri
     let writer = std::thread::spawn(move || {
         let _ = input.write_all(&data);
     });
-    let pid = child.id();
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(Duration::from_secs(40)).is_err() {
-            let _ = Command::new("kill").arg(pid.to_string()).status();
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
+    // Polled rather than waited on, so that the child is killed by its
+    // handle (never by a pid that may have been reused) when it overstays.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let status = loop {
+        match child.try_wait().expect("wait for kcat") {
+            Some(status) => break status,
+            None if Instant::now() >= deadline => {
+                let _ = child.kill();
+                break child.wait().expect("wait for killed kcat");
+            }
+            None => std::thread::sleep(Duration::from_millis(20)),
         }
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = done.send(());
-    let _ = watchdog.join();
+    };
     let _ = writer.join();
     (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
+        status.code().unwrap_or(-1),
+        stdout.join().unwrap(),
+        stderr.join().unwrap(),
     )
 }
 
