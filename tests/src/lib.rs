@@ -4,10 +4,12 @@
 //! loud failure, never a skip. The binary comes from `PORTCULLIS_BIN`, else
 //! `target/release/portcullis`, else `target/debug/portcullis`.
 
+use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
@@ -52,12 +54,21 @@ pub fn require(program: &str) {
     );
 }
 
+/// A port free on 127.0.0.1 right now, and never the same one twice in this
+/// test process: once a probe socket is closed the kernel may hand its port
+/// to the next probe, and two listeners of one config then clash.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: Mutex<BTreeSet<u16>> = Mutex::new(BTreeSet::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if GIVEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
