@@ -233,7 +233,8 @@ check_target() {
 
 # ----------------------------------------------------------------- measure --
 cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }   # ticks
-sys_of() { awk '{ print $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }         # ticks in the kernel
+# "total kernel" ticks of a process, from one reading ("0 0" for none)
+split_of() { awk '{ print $14 + $15, $15 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }
 busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }   # busy, softirq
 TCK=$(getconf CLK_TCK)
 
@@ -263,15 +264,15 @@ measure() {   # measure TARGET ROUND
   local args=(-s "$server" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -T "$THREADS" -t 2)
   ((WARMUP > 0)) && dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$WARMUP" >/dev/null 2>&1
   local m0 p0 k0 b0 s0 t0 m1 p1 k1 b1 s1 t1
-  m0=$(cpu_of "${pid[dnsmasq]}") p0=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
-  k0=$([[ -n $proxy_pid ]] && sys_of "$proxy_pid" || echo 0)
+  m0=$(cpu_of "${pid[dnsmasq]}")
+  read -r p0 k0 < <(split_of "$proxy_pid")
   read -r b0 s0 < <(busy_ticks)
   t0=$(date +%s.%N)
   local TIMEFORMAT='%U %S'
   { time dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$DURATION" -v >"$out.v" 2>"$out.err"; } 2>"$out.time" ||
     { R[$t,$r,fail]="dnsperf failed: $(tail -n 1 "$out.err")"; log "$t: ${R[$t,$r,fail]}"; return 1; }
-  m1=$(cpu_of "${pid[dnsmasq]}") p1=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
-  k1=$([[ -n $proxy_pid ]] && sys_of "$proxy_pid" || echo 0)
+  m1=$(cpu_of "${pid[dnsmasq]}")
+  read -r p1 k1 < <(split_of "$proxy_pid")
   read -r b1 s1 < <(busy_ticks)
   t1=$(date +%s.%N)
   grep -v '^>' "$out.v" >"$out.txt"
