@@ -132,8 +132,8 @@ mb=$(awk -v n="$MESSAGES" -v s="$SIZE" 'BEGIN { printf "%.1f", n * s / 1e6 }')
 now() { date +%s.%N; }
 # CPU seconds (user + system) a process has used so far.
 cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
-# ... of which in the kernel.
-sys_of() { awk '{ printf "%.2f", $15 / 100 }' "/proc/$1/stat"; }
+# "total kernel" CPU seconds of a process, from one reading.
+split_of() { awk '{ printf "%.2f %.2f\n", ($14 + $15) / 100, $15 / 100 }' "/proc/$1/stat"; }
 # CPU seconds all cores have been busy so far (user, nice, system, irq, softirq, steal).
 busy_of() { awk -v k="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / k }' /proc/stat; }
 # Context switches (voluntary + not) of all a process' threads so far.
@@ -169,7 +169,7 @@ for target in $TARGETS; do
     *) proxy_pid= ;;
   esac
   cpu0=$(cpu_of "$tansu") px0=0 ps0=0
-  [[ -z $proxy_pid ]] || { px0=$(cpu_of "$proxy_pid"); ps0=$(sys_of "$proxy_pid"); }
+  [[ -z $proxy_pid ]] || read -r px0 ps0 < <(split_of "$proxy_pid")
   ctx0=$(ctx_of "$tansu")
   busy0=$(busy_of)
   t0=$(now)
@@ -182,8 +182,9 @@ for target in $TARGETS; do
   keep ctx_broker "$target" $(($(ctx_of "$tansu") - ctx0))
   CPU_PROXY[$target]=- SYS_PROXY[$target]=-
   if [[ -n $proxy_pid ]]; then
-    CPU_PROXY[$target]=$(awk -v a="$px0" -v b="$(cpu_of "$proxy_pid")" 'BEGIN { printf "%.2f", b - a }')
-    SYS_PROXY[$target]=$(awk -v a="$ps0" -v b="$(sys_of "$proxy_pid")" 'BEGIN { printf "%.2f", b - a }')
+    read -r px1 ps1 < <(split_of "$proxy_pid")
+    CPU_PROXY[$target]=$(awk -v a="$px0" -v b="$px1" 'BEGIN { printf "%.2f", b - a }')
+    SYS_PROXY[$target]=$(awk -v a="$ps0" -v b="$ps1" 'BEGIN { printf "%.2f", b - a }')
   fi
   t2=$(now)
   if ((CONSUME)); then
