@@ -36,7 +36,9 @@ done
 work=$(mktemp -d /tmp/portcullis-kafka-bench.XXXXXX)
 pids=()
 cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # The broker of the target being measured is started per target, not in
+  # pids: without this an error mid-target left `wait` waiting on it.
+  for p in "${pids[@]}" ${tansu:-}; do kill "$p" 2>/dev/null || true; done
   wait 2>/dev/null || true
   rm -rf "$work"
 }
