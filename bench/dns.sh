@@ -334,7 +334,7 @@ measure() {   # measure TARGET ROUND
 # shows what a change to the proxy's own code saves; the kernel's share (the two
 # UDP hops, most of the proxy's CPU) is not counted.
 count_instructions() {
-  local passes=$(((INSTRUCTIONS + NAMES - 1) / NAMES)) out done ir
+  local passes=$(((INSTRUCTIONS + NAMES - 1) / NAMES)) out completed ir
   local args=(-s "${IP[portcullis]}" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -t 5 -Q 1000)
   kill "${pid[portcullis]}" 2>/dev/null && wait "${pid[portcullis]}" 2>/dev/null
   unset 'pid[portcullis]'
@@ -351,14 +351,14 @@ count_instructions() {
   dnsperf "${args[@]}" -n 1 >/dev/null 2>&1
   callgrind_control -z "${pid[callgrind]}" >/dev/null 2>&1
   out=$(dnsperf "${args[@]}" -n "$passes" 2>&1)
-  done=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
-  grep -qE '^ *Response codes: *NOERROR [0-9]+ \(100\.00%\)$' <<<"$out" && ((done > 0)) ||
+  completed=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
+  grep -qE '^ *Response codes: *NOERROR [0-9]+ \(100\.00%\)$' <<<"$out" && ((completed > 0)) ||
     { log "dnsperf under callgrind: $out"; return 1; }
   rm -f "$work"/callgrind.out.*
   callgrind_control -d "${pid[callgrind]}" >/dev/null 2>&1
   ir=$(awk '/^summary:/ { s += $2 } END { print s }' "$work"/callgrind.out.*)
   echo
-  echo "Portcullis user-space instructions per query (callgrind, $done queries at 1000 qps): $((ir / done))"
+  echo "Portcullis user-space instructions per query (callgrind, $completed queries at 1000 qps): $((ir / completed))"
 }
 
 load=$(cut -d' ' -f1 /proc/loadavg)
