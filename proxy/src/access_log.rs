@@ -96,6 +96,8 @@ fn method_str<S: serde::Serializer>(m: &http::Method, s: S) -> Result<S::Ok, S::
 #[derive(Clone)]
 pub struct AccessLog {
     tx: Option<mpsc::Sender<Event>>,
+    /// Every event that did not fit the queue.
+    dropped: prometheus_client::metrics::counter::Counter,
 }
 
 impl AccessLog {
@@ -103,7 +105,10 @@ impl AccessLog {
     /// anything else a file appended to.
     pub fn start(target: &PathBuf) -> std::io::Result<Self> {
         if target.as_os_str() == "off" {
-            return Ok(AccessLog { tx: None });
+            return Ok(AccessLog {
+                tx: None,
+                dropped: Default::default(),
+            });
         }
         let out: Box<dyn Write + Send> = if target.as_os_str() == "-" {
             Box::new(std::io::stdout())
@@ -119,7 +124,15 @@ impl AccessLog {
         std::thread::Builder::new()
             .name("access-log".into())
             .spawn(move || write_loop(rx, out))?;
-        Ok(AccessLog { tx: Some(tx) })
+        Ok(AccessLog {
+            tx: Some(tx),
+            dropped: Default::default(),
+        })
+    }
+
+    /// Counts drops in `counter` (`portcullis_access_log_dropped_total`).
+    pub fn count_drops_in(&mut self, counter: prometheus_client::metrics::counter::Counter) {
+        self.dropped = counter;
     }
 
     /// Whether events are written at all (`accessLog: off` says no), so
@@ -128,11 +141,12 @@ impl AccessLog {
         self.tx.is_some()
     }
 
-    /// Queues an event; returns false when it had to be dropped.
-    pub fn log(&self, event: Event) -> bool {
-        match &self.tx {
-            None => true,
-            Some(tx) => tx.try_send(event).is_ok(),
+    /// Queues an event; one that does not fit is dropped and counted.
+    pub fn log(&self, event: Event) {
+        if let Some(tx) = &self.tx {
+            if tx.try_send(event).is_err() {
+                self.dropped.inc();
+            }
         }
     }
 }

@@ -368,9 +368,7 @@ async fn request_half(
                 }
             }
         }
-        if !shared.access_log.log(Event::Kafka(event)) {
-            shared.metrics.access_log_dropped.inc();
-        }
+        shared.access_log.log(Event::Kafka(event));
     }
 }
 

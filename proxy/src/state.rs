@@ -47,6 +47,7 @@ pub struct Shared {
     pending: Mutex<BTreeSet<&'static str>>,
     ready: AtomicBool,
     last_rejection: Mutex<Option<Rejection>>,
+    http: ArcSwap<crate::http::HttpSettings>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
     pub kafka: crate::kafka::KafkaState,
@@ -55,7 +56,9 @@ pub struct Shared {
 
 impl Shared {
     /// `needs`: the names of the first updates readiness waits for.
-    pub fn new(access_log: AccessLog, needs: &[&'static str]) -> Self {
+    pub fn new(mut access_log: AccessLog, needs: &[&'static str]) -> Self {
+        let metrics = Metrics::new();
+        access_log.count_drops_in(metrics.access_log_dropped.clone());
         Shared {
             policy: ArcSwap::from_pointee(PolicyState::default()),
             open_connections: AtomicUsize::new(0),
@@ -65,11 +68,21 @@ impl Shared {
             pending: Mutex::new(needs.iter().copied().collect()),
             ready: AtomicBool::new(needs.is_empty()),
             last_rejection: Mutex::new(None),
-            metrics: Metrics::new(),
+            http: ArcSwap::from_pointee(crate::http::HttpSettings::default()),
+            metrics,
             access_log,
             kafka: Default::default(),
             dns: Default::default(),
         }
+    }
+
+    /// The settings HTTP connections start with.
+    pub fn http_settings(&self) -> Arc<crate::http::HttpSettings> {
+        self.http.load_full()
+    }
+
+    pub fn set_http_settings(&self, settings: crate::http::HttpSettings) {
+        self.http.store(Arc::new(settings));
     }
 
     pub fn set_max_connections(&self, max: usize) {

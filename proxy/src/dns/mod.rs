@@ -173,8 +173,8 @@ impl Exchange {
 
 /// Builds the event only when the access log is on.
 fn log(shared: &Shared, make: impl FnOnce() -> DnsEvent) {
-    if shared.access_log.enabled() && !shared.access_log.log(Event::Dns(make())) {
-        shared.metrics.access_log_dropped.inc();
+    if shared.access_log.enabled() {
+        shared.access_log.log(Event::Dns(make()));
     }
 }
 
