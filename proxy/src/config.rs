@@ -31,9 +31,54 @@ pub struct Config {
     #[serde(default)]
     pub access_log: Option<PathBuf>,
     #[serde(default)]
+    pub http: HttpConfig,
+    #[serde(default)]
     pub kafka: KafkaConfig,
     #[serde(default)]
     pub dns: DnsConfig,
+}
+
+/// HTTP listeners' limits and the upgrades they relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpConfig {
+    /// A client has this long to send a complete request head, from accept
+    /// (or, on a kept-alive connection, from the end of the previous
+    /// exchange); a connection that sends nothing is closed when it ends.
+    #[serde(default = "default_http_header_timeout")]
+    pub header_timeout_ms: u64,
+    /// A request's body must have arrived this long after its head (the
+    /// agent's `--http-request-timeout`, 3600 s); a trickling body is cut
+    /// with 408. 0 means no limit.
+    #[serde(default = "default_http_request_timeout")]
+    pub request_timeout_ms: u64,
+    /// `Upgrade` protocols relayed (Envoy's `upgrade_configs`; Cilium
+    /// configures `websocket`). Any other `Upgrade` is removed from the
+    /// request, and a 101 the proxy did not ask for is an upstream error.
+    #[serde(default = "default_http_upgrades")]
+    pub upgrades: Vec<String>,
+}
+
+fn default_http_header_timeout() -> u64 {
+    30_000
+}
+
+fn default_http_request_timeout() -> u64 {
+    3_600_000
+}
+
+fn default_http_upgrades() -> Vec<String> {
+    vec!["websocket".into()]
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            header_timeout_ms: default_http_header_timeout(),
+            request_timeout_ms: default_http_request_timeout(),
+            upgrades: default_http_upgrades(),
+        }
+    }
 }
 
 /// How a denied DNS query is answered (`--tofqdns-dns-reject-response-code`).
@@ -188,6 +233,7 @@ impl Default for Config {
             identities: Vec::new(),
             policies: Vec::new(),
             access_log: None,
+            http: HttpConfig::default(),
             kafka: KafkaConfig::default(),
             dns: DnsConfig::default(),
         }
@@ -324,6 +370,25 @@ impl Config {
                 return Err(format!(
                     "listeners[{i}].upstream: a dns listener needs its upstream server \
                      (transparent DNS redirection is not implemented)"
+                ));
+            }
+        }
+        if self.http.header_timeout_ms == 0 {
+            return Err("http.headerTimeoutMs: must be above 0".into());
+        }
+        for (i, u) in self.http.upgrades.iter().enumerate() {
+            if u.is_empty()
+                || !u
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~/".contains(&b))
+            {
+                return Err(format!("http.upgrades[{i}]: {u:?} is not a protocol token"));
+            }
+            if u.eq_ignore_ascii_case("h2c") {
+                // After a 101 the bytes are relayed, not parsed: an h2c
+                // session would carry every later request unjudged.
+                return Err(format!(
+                    "http.upgrades[{i}]: h2c cannot be relayed, the HTTP/2 requests after the upgrade would not be judged"
                 ));
             }
         }

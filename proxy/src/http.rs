@@ -5,7 +5,7 @@
 //! policy under the snapshot current at that moment → 403 / gRPC status 7,
 //! or forward exactly what was judged to the original destination.
 
-use std::convert::Infallible;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -21,11 +21,12 @@ use l7_http::{HeaderLog, RequestHead};
 use npds::L7Rules;
 use smallvec::SmallVec;
 use tokio::net::TcpStream;
-use tracing::{debug, warn};
+use tracing::{debug, info, warn};
 
-use crate::access_log::{self, Event, HttpEvent};
+use crate::access_log::{self, ConnectionEvent, Event, HttpEvent};
 use crate::conn::ConnInfo;
 use crate::metrics::RequestVerdict;
+use crate::request_body::RequestBody;
 use crate::scanned::Scanned;
 use crate::state::Shared;
 use crate::upstream::Upstream;
@@ -35,23 +36,84 @@ type Body = Either<Incoming, Full<Bytes>>;
 /// Request-head limits (bytes of the whole head; header count).
 const MAX_HEAD_BYTES: usize = 64 * 1024;
 const MAX_HEADERS: usize = 100;
-/// A client has this long to send a request head, from its first byte (or,
-/// on a kept-alive connection, from the end of the previous exchange): a
-/// slow-header client cannot hold a connection and its buffers forever.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// What HTTP/2 sessions advertise and the h2 decoder enforces, above the
+/// `MAX_HEAD_BYTES` that every request is then held to: h2 derives its
+/// CONTINUATION-flood cut-off from it (a quarter over size / 16 KiB, at
+/// least 5 frames), and at 64 KiB an ordinary header block split into 8
+/// frames was refused with GOAWAY. 256 KiB allows 20 frames; an endless
+/// run is still cut, and the decode buffer stays bounded by this size.
+const H2_HEADER_LIST_SETTING: u32 = 256 * 1024;
 /// HTTP/2 keep-alive pings find dead peers on idle sessions.
 const H2_PING_EVERY: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// The settings every HTTP connection runs under (`http:` in the config).
+#[derive(Debug, Clone)]
+pub struct HttpSettings {
+    /// From accept (or the end of the previous exchange) to a whole head.
+    pub header_timeout: Duration,
+    /// From a request's head to the end of its body; `None`: no limit.
+    pub request_timeout: Option<Duration>,
+    /// `Upgrade` protocols relayed, lowercase.
+    pub upgrades: Box<[Box<str>]>,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings::from(&crate::config::HttpConfig::default())
+    }
+}
+
+impl From<&crate::config::HttpConfig> for HttpSettings {
+    fn from(c: &crate::config::HttpConfig) -> Self {
+        HttpSettings {
+            header_timeout: Duration::from_millis(c.header_timeout_ms.max(1)),
+            request_timeout: (c.request_timeout_ms > 0)
+                .then(|| Duration::from_millis(c.request_timeout_ms)),
+            upgrades: c
+                .upgrades
+                .iter()
+                .map(|u| u.to_ascii_lowercase().into())
+                .collect(),
+        }
+    }
+}
+
+impl HttpSettings {
+    fn allows_upgrade(&self, protocol: &str) -> bool {
+        // A protocol may carry a version (`websocket/13`); the name decides.
+        let name = protocol.split('/').next().unwrap_or("");
+        self.upgrades
+            .iter()
+            .any(|u| u.eq_ignore_ascii_case(protocol) || u.eq_ignore_ascii_case(name))
+    }
+}
+
 pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
+    let settings = shared.http_settings();
     let upstream = Arc::new(Upstream::new(conn.dst, conn.upstream_mark()));
     let io = Scanned::new(stream, conn.clone(), shared.clone());
-    let svc = service_fn(move |req| {
-        let (conn, shared, upstream) = (conn.clone(), shared.clone(), upstream.clone());
-        // Boxed: the request's future is a few KB, and hyper moves the
-        // service future on every HTTP/2 stream spawn and completion.
-        Box::pin(async move { Ok::<_, Infallible>(handle(req, &conn, &shared, &upstream).await) })
-    });
+    let seen_request = Arc::new(AtomicBool::new(false));
+    let svc = {
+        let (conn, shared, settings, seen) = (
+            conn.clone(),
+            shared.clone(),
+            settings.clone(),
+            seen_request.clone(),
+        );
+        service_fn(move |req| {
+            seen.store(true, Ordering::Relaxed);
+            let (conn, shared, upstream, settings) = (
+                conn.clone(),
+                shared.clone(),
+                upstream.clone(),
+                settings.clone(),
+            );
+            // Boxed: the request's future is a few KB, and hyper moves the
+            // service future on every HTTP/2 stream spawn and completion.
+            Box::pin(async move { handle(req, &conn, &shared, &upstream, &settings).await })
+        })
+    };
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -59,18 +121,44 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         .max_headers(MAX_HEADERS)
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(HEAD_TIMEOUT);
+        .header_read_timeout(settings.header_timeout);
     builder
         .http2()
-        .max_header_list_size(MAX_HEAD_BYTES as u32)
+        .max_header_list_size(H2_HEADER_LIST_SETTING)
         .max_concurrent_streams(256)
         .timer(TokioTimer::new())
         .keep_alive_interval(H2_PING_EVERY)
         .keep_alive_timeout(H2_PING_TIMEOUT);
-    if let Err(e) = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), svc)
-        .await
-    {
+    let connection = builder.serve_connection_with_upgrades(TokioIo::new(io), svc);
+    tokio::pin!(connection);
+    // hyper's header timeout starts once it has bytes to parse (the auto
+    // builder first waits for enough to tell HTTP/1 from HTTP/2), so the
+    // first head is timed here, from accept: a connection that sends
+    // nothing, or too little, is closed when the time is up.
+    tokio::select! {
+        result = &mut connection => return ended(result),
+        () = tokio::time::sleep(settings.header_timeout) => {}
+    }
+    if !seen_request.load(Ordering::Relaxed) {
+        let reason = format!(
+            "no request head within {:?} of accept",
+            settings.header_timeout
+        );
+        info!(src = %conn.peers.src, %reason, "closing");
+        shared.access_log.log(Event::Connection(ConnectionEvent {
+            time: access_log::now(),
+            peers: conn.peers.clone(),
+            verdict: "closed",
+            rule: String::new(),
+            reason,
+        }));
+        return;
+    }
+    ended(connection.await)
+}
+
+fn ended(result: Result<(), Box<dyn std::error::Error + Send + Sync>>) {
+    if let Err(e) = result {
         debug!(error = %e, "downstream connection ended with an error");
     }
 }
@@ -87,12 +175,17 @@ struct Record {
     headers: HeaderLog,
 }
 
+/// The answer to a request: a response, or (HTTP/2 only) a stream reset
+/// for a request that RFC 9113 calls malformed.
+type Answer = Result<Response<Body>, h2::Error>;
+
 async fn handle(
     mut req: Request<Incoming>,
     conn: &ConnInfo,
     shared: &Shared,
     upstream: &Upstream,
-) -> Response<Body> {
+    settings: &HttpSettings,
+) -> Answer {
     let mut rec = Record {
         start: Instant::now(),
         protocol: protocol_name(req.version()),
@@ -109,21 +202,63 @@ async fn handle(
     };
 
     if let Err(e) = l7_http::check_request_head(req.version(), req.headers()) {
-        return reject(shared, conn, rec, e.status(), e.to_string());
+        return Ok(reject(shared, conn, rec, e.status(), e.to_string()));
+    }
+    if req.version() == Version::HTTP_2 {
+        if let Err(reason) = check_h2_authority(&req) {
+            // RFC 9113 8.1.1: a malformed request is a stream error.
+            info!(src = %conn.peers.src, %reason, "malformed HTTP/2 request; resetting the stream");
+            rec.reason = Some(reason.into());
+            shared.metrics.request(RequestVerdict::Rejected);
+            finish(shared, conn, rec, StatusCode::BAD_REQUEST, "rejected");
+            return Err(h2::Reason::PROTOCOL_ERROR.into());
+        }
+        // What `host` said is now the authority (`rec.host`), which goes
+        // upstream as `:authority` alone: origins such as nginx refuse a
+        // request that carries both.
+        req.headers_mut().remove(header::HOST);
+        if header_list_size(&req) > MAX_HEAD_BYTES {
+            return Ok(reject(
+                shared,
+                conn,
+                rec,
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("header list larger than {MAX_HEAD_BYTES} bytes"),
+            ));
+        }
+    } else if let Err(reason) = host_from_target(&mut req) {
+        return Ok(reject(shared, conn, rec, StatusCode::BAD_REQUEST, reason));
     }
     if req.method() == Method::CONNECT {
-        return reject(
+        return Ok(reject(
             shared,
             conn,
             rec,
             StatusCode::METHOD_NOT_ALLOWED,
             "CONNECT is not supported".into(),
-        );
+        ));
     }
     let path = match l7_http::normalize_path(&rec.path) {
         Ok(p) => p,
-        Err(e) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => {
+            return Ok(reject(
+                shared,
+                conn,
+                rec,
+                StatusCode::BAD_REQUEST,
+                e.to_string(),
+            ))
+        }
     };
+    // Hop-by-hop headers go before the request is judged, so that the
+    // rules see exactly the headers the origin will get.
+    let upgrade = match upgrade_request(&req, settings) {
+        Ok(u) => u,
+        Err(reason) => return Ok(reject(shared, conn, rec, StatusCode::BAD_REQUEST, reason)),
+    };
+    if let Err(reason) = strip_hop_by_hop(req.headers_mut(), upgrade.is_some()) {
+        return Ok(reject(shared, conn, rec, StatusCode::BAD_REQUEST, reason));
+    }
 
     // Judge under the policy current now; an update mid-request does not
     // change this request's verdict.
@@ -171,32 +306,35 @@ async fn handle(
         let resp = l7_http::deny_response(grpc).map(|b| Either::Right(Full::new(b)));
         shared.metrics.request(RequestVerdict::Denied);
         finish(shared, conn, rec, resp.status(), "denied");
-        return resp;
+        return Ok(resp);
     }
 
-    forward(req, path, conn, shared, upstream, rec).await
+    Ok(forward(req, path, upgrade, conn, shared, upstream, settings, rec).await)
 }
 
+#[allow(clippy::too_many_arguments)] // one request's pieces, passed down once
 async fn forward(
     mut req: Request<Incoming>,
     path: String,
+    upgrade: Option<String>,
     conn: &ConnInfo,
     shared: &Shared,
     upstream: &Upstream,
+    settings: &HttpSettings,
     mut rec: Record,
 ) -> Response<Body> {
     let downstream_version = req.version();
-    let upgrade = is_upgrade(&req);
-    let on_downstream_upgrade = upgrade.then(|| hyper::upgrade::on(&mut req));
-    strip_hop_by_hop(req.headers_mut(), upgrade);
+    let on_downstream_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
     match upstream_uri(&req, path, &rec.host, conn) {
         Ok(uri) => *req.uri_mut() = uri,
         Err(reason) => return reject(shared, conn, rec, StatusCode::BAD_REQUEST, reason),
     }
+    let req = req.map(|body| RequestBody::new(body, settings.request_timeout));
     let result = if downstream_version == Version::HTTP_2 {
         upstream.send_h2(req).await
     } else {
+        let mut req = req;
         *req.version_mut() = Version::HTTP_11;
         upstream.send_h1(req).await
     };
@@ -204,40 +342,76 @@ async fn forward(
     let mut resp = match result {
         Ok(resp) => resp,
         Err(e) => {
-            let status = if e.is_downstream_fault() {
+            let (status, body) = if e.is_request_timeout() {
                 shared.metrics.request(RequestVerdict::Rejected);
-                StatusCode::BAD_REQUEST
+                (StatusCode::REQUEST_TIMEOUT, "request timeout\r\n")
+            } else if e.is_downstream_fault() {
+                shared.metrics.request(RequestVerdict::Rejected);
+                (
+                    StatusCode::BAD_REQUEST,
+                    "upstream connect error or disconnect/reset before headers\r\n",
+                )
             } else {
                 shared.metrics.upstream_errors.inc();
-                StatusCode::SERVICE_UNAVAILABLE
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream connect error or disconnect/reset before headers\r\n",
+                )
             };
             warn!(error = %e, "upstream request failed");
             rec.reason = Some(e.to_string());
             finish(shared, conn, rec, status, "allowed");
-            return plain(
-                status,
-                "upstream connect error or disconnect/reset before headers\r\n",
-            );
+            let mut resp = plain(status, body);
+            if status == StatusCode::REQUEST_TIMEOUT {
+                // The rest of the body may still be on its way: stop here.
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            return resp;
         }
     };
 
     if resp.status() == StatusCode::SWITCHING_PROTOCOLS {
-        if let Some(down) = on_downstream_upgrade {
-            let up = hyper::upgrade::on(&mut resp);
-            tokio::spawn(async move {
-                match tokio::try_join!(down, up) {
-                    Ok((down, up)) => {
-                        let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
-                        if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await {
-                            debug!(error = %e, "upgraded connection ended");
+        let agreed = upgrade.as_deref().is_some_and(|asked| {
+            response_upgrade(resp.headers())
+                .is_some_and(|got| upgrade_tokens(asked).any(|t| t.eq_ignore_ascii_case(got)))
+        });
+        match on_downstream_upgrade {
+            Some(down) if agreed => {
+                let up = hyper::upgrade::on(&mut resp);
+                tokio::spawn(async move {
+                    match tokio::try_join!(down, up) {
+                        Ok((down, up)) => {
+                            let (mut down, mut up) = (TokioIo::new(down), TokioIo::new(up));
+                            if let Err(e) = tokio::io::copy_bidirectional(&mut down, &mut up).await
+                            {
+                                debug!(error = %e, "upgraded connection ended");
+                            }
                         }
+                        Err(e) => debug!(error = %e, "upgrade failed"),
                     }
-                    Err(e) => debug!(error = %e, "upgrade failed"),
-                }
-            });
+                });
+            }
+            _ => {
+                // Whatever the origin switched to, its bytes would be relayed
+                // unjudged: an upstream error, and that connection is done.
+                upstream.discard_h1().await;
+                shared.metrics.upstream_errors.inc();
+                let reason = format!(
+                    "upstream answered 101 Switching Protocols ({}) to a request that asked for no allowed upgrade",
+                    response_upgrade(resp.headers()).unwrap_or("no Upgrade header")
+                );
+                warn!(%reason, "upstream protocol switch refused");
+                rec.reason = Some(reason);
+                finish(shared, conn, rec, StatusCode::BAD_GATEWAY, "allowed");
+                let mut resp = plain(StatusCode::BAD_GATEWAY, "upstream switched protocols\r\n");
+                resp.headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return resp;
+            }
         }
     } else {
-        strip_hop_by_hop(resp.headers_mut(), false);
+        strip_response_hop_by_hop(resp.headers_mut());
     }
     shared.metrics.request(RequestVerdict::Allowed);
     finish(shared, conn, rec, resp.status(), "allowed");
@@ -309,7 +483,7 @@ fn finish(
     status: StatusCode,
     verdict: &'static str,
 ) {
-    let logged = shared.access_log.log(Event::Http(HttpEvent {
+    shared.access_log.log(Event::Http(HttpEvent {
         time: access_log::now(),
         peers: conn.peers.clone(),
         protocol: rec.protocol,
@@ -324,9 +498,6 @@ fn finish(
         rejected_headers: rec.headers.rejected,
         latency_us: rec.start.elapsed().as_micros() as u64,
     }));
-    if !logged {
-        shared.metrics.access_log_dropped.inc();
-    }
 }
 
 fn protocol_name(v: Version) -> &'static str {
@@ -351,46 +522,159 @@ fn authority<B>(req: &Request<B>) -> &str {
         .unwrap_or("")
 }
 
-fn is_upgrade<B>(req: &Request<B>) -> bool {
-    req.version() == Version::HTTP_11
-        && req.headers().contains_key(header::UPGRADE)
-        && req.headers().get_all(header::CONNECTION).iter().any(|v| {
-            v.to_str().is_ok_and(|s| {
-                s.split(',')
-                    .any(|t| t.trim().eq_ignore_ascii_case("upgrade"))
-            })
-        })
+/// RFC 9113 8.3.1: `:authority` and `Host` must name the same thing, and a
+/// request carries one `Host` at most; otherwise one would be judged and
+/// the origin could act on the other.
+fn check_h2_authority<B>(req: &Request<B>) -> Result<(), &'static str> {
+    let mut hosts = req.headers().get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Err("more than one host header");
+    }
+    match (req.uri().authority(), host) {
+        (Some(authority), Some(host))
+            if !authority
+                .as_str()
+                .as_bytes()
+                .eq_ignore_ascii_case(host.as_bytes()) =>
+        {
+            Err(":authority and host disagree")
+        }
+        _ => Ok(()),
+    }
 }
 
-/// Removes hop-by-hop headers (RFC 9110 7.6.1), including those the
-/// `Connection` header names; keeps `Connection: upgrade` + `Upgrade` when
-/// an upgrade is being relayed, and `te: trailers` (gRPC needs it).
-fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    // One pass over the names picks what goes; only those are removed (a
-    // hashed removal per possible hop-by-hop name cost more than the rest
-    // of the header handling).
-    let named: SmallVec<[&str; 4]> = headers
+/// The HTTP/2 header list size as RFC 9113 6.5.2 counts it (each field's
+/// name and value plus 32), pseudo-headers included.
+fn header_list_size<B>(req: &Request<B>) -> usize {
+    let uri = req.uri();
+    let pseudo = [
+        req.method().as_str().len() + 7,
+        uri.path_and_query().map_or(1, |p| p.as_str().len()) + 5,
+        uri.authority().map_or(0, |a| a.as_str().len()) + 10,
+        uri.scheme_str().map_or(0, str::len) + 7,
+    ];
+    pseudo.iter().map(|n| n + 32).sum::<usize>()
+        + req
+            .headers()
+            .iter()
+            .map(|(k, v)| k.as_str().len() + v.len() + 32)
+            .sum::<usize>()
+}
+
+/// An absolute-form target (`GET http://a.example/x`) is judged on its
+/// authority, so that is the `Host` the origin gets (RFC 9112 3.2.2: the
+/// target's authority replaces `Host`), HTTP/1.0 requests without a `Host`
+/// included. A target with userinfo is refused (RFC 9110 4.2.4).
+fn host_from_target<B>(req: &mut Request<B>) -> Result<(), String> {
+    let Some(authority) = req.uri().authority() else {
+        return Ok(());
+    };
+    if authority.as_str().contains('@') {
+        return Err("userinfo in the request target".into());
+    }
+    let host = HeaderValue::from_str(authority.as_str())
+        .map_err(|e| format!("request target authority: {e}"))?;
+    req.headers_mut().insert(header::HOST, host);
+    Ok(())
+}
+
+/// The protocol list of a request's `Upgrade`, one token at a time.
+fn upgrade_tokens(value: &str) -> impl Iterator<Item = &str> {
+    value.split(',').map(str::trim).filter(|t| !t.is_empty())
+}
+
+/// The upgrade to relay: `Some(protocols)` when an HTTP/1.1 request asks
+/// for one (`Connection: upgrade` and `Upgrade`) and every protocol it
+/// names is allowed. Any other `Upgrade` is dropped with the hop-by-hop
+/// headers and the request goes on as a plain one.
+fn upgrade_request<B>(req: &Request<B>, settings: &HttpSettings) -> Result<Option<String>, String> {
+    let mut values = req.headers().get_all(header::UPGRADE).iter();
+    let Some(value) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err("more than one Upgrade header".into());
+    }
+    let asked = req.version() == Version::HTTP_11
+        && connection_tokens(req.headers()).any(|t| t.eq_ignore_ascii_case("upgrade"));
+    let Ok(value) = value.to_str() else {
+        return Ok(None);
+    };
+    let allowed = asked
+        && upgrade_tokens(value).next().is_some()
+        && upgrade_tokens(value).all(|t| settings.allows_upgrade(t));
+    Ok(allowed.then(|| value.to_owned()))
+}
+
+/// The protocol a 101 response switched to.
+fn response_upgrade(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+}
+
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
+    headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|s| s.split(','))
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .collect();
+}
+
+/// Headers a `Connection` token may not remove: the authority the request
+/// is judged on and its body framing. Such a request is refused.
+const PROTECTED: [&str; 3] = ["host", "content-length", "transfer-encoding"];
+
+/// Removes a request's hop-by-hop headers (RFC 9110 7.6.1), including those
+/// `Connection` names; keeps `Connection: upgrade` + `Upgrade` when an
+/// allowed upgrade is relayed, and `te: trailers` (gRPC needs it). Runs
+/// before the request is judged.
+fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) -> Result<(), String> {
+    if let Some(p) = connection_tokens(headers)
+        .find_map(|t| PROTECTED.iter().find(|p| t.eq_ignore_ascii_case(p)))
+    {
+        return Err(format!("Connection header names {p}"));
+    }
+    for name in &hop_by_hop(headers, keep_upgrade) {
+        headers.remove(name);
+    }
+    if keep_upgrade {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+    }
+    Ok(())
+}
+
+/// The same for a response (not upgraded), where nothing is protected.
+fn strip_response_hop_by_hop(headers: &mut HeaderMap) {
+    for name in &hop_by_hop(headers, false) {
+        headers.remove(name);
+    }
+}
+
+/// The hop-by-hop headers present. One pass over the names picks them, and
+/// only those are removed (a hashed removal per possible hop-by-hop name
+/// cost more than the rest of the header handling).
+fn hop_by_hop(headers: &HeaderMap, keep_upgrade: bool) -> SmallVec<[HeaderName; 4]> {
+    let named: SmallVec<[&str; 4]> = connection_tokens(headers).collect();
     let te_trailers_only = headers
         .get(header::TE)
         .is_none_or(|v| v.as_bytes().eq_ignore_ascii_case(b"trailers"));
-    let doomed: SmallVec<[HeaderName; 4]> = headers
+    headers
         .keys()
         .filter(|name| {
             let name = name.as_str();
             if keep_upgrade && (name == "upgrade" || name == "connection") {
-                // `Connection` is rewritten below.
+                // `Connection` is rewritten by the caller.
                 return false;
             }
             match name {
                 "connection"
                 | "upgrade"
+                | "http2-settings"
                 | "keep-alive"
                 | "proxy-connection"
                 | "proxy-authenticate"
@@ -402,14 +686,7 @@ fn strip_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
             }
         })
         .cloned()
-        .collect();
-    drop(named);
-    for name in &doomed {
-        headers.remove(name);
-    }
-    if keep_upgrade {
-        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
-    }
+        .collect()
 }
 
 #[cfg(test)]
@@ -452,20 +729,20 @@ mod tests {
             ("upgrade", "websocket"),
             ("te", "trailers"),
         ]);
-        strip_hop_by_hop(&mut h, false);
+        strip_hop_by_hop(&mut h, false).unwrap();
         assert_eq!(names(&h), ["host: a", "te: trailers", "x-kept: 2"]);
 
         // A TE other than "trailers" goes; so does one `Connection` names.
         let mut h = headers(&[("te", "gzip"), ("x", "1")]);
-        strip_hop_by_hop(&mut h, false);
+        strip_hop_by_hop(&mut h, false).unwrap();
         assert_eq!(names(&h), ["x: 1"]);
         let mut h = headers(&[("connection", "TE"), ("te", "trailers")]);
-        strip_hop_by_hop(&mut h, false);
+        strip_hop_by_hop(&mut h, false).unwrap();
         assert!(h.is_empty());
 
         // Nothing hop-by-hop: untouched.
         let mut h = headers(&[("content-length", "3"), ("x", "1"), ("x", "2")]);
-        strip_hop_by_hop(&mut h, false);
+        strip_hop_by_hop(&mut h, false).unwrap();
         assert_eq!(names(&h), ["content-length: 3", "x: 1", "x: 2"]);
     }
 
@@ -478,7 +755,7 @@ mod tests {
             ("keep-alive", "timeout=5"),
             ("sec-websocket-key", "k"),
         ]);
-        strip_hop_by_hop(&mut h, true);
+        strip_hop_by_hop(&mut h, true).unwrap();
         assert_eq!(
             names(&h),
             [
@@ -487,5 +764,89 @@ mod tests {
                 "upgrade: websocket"
             ]
         );
+    }
+
+    #[test]
+    fn connection_may_not_name_what_is_judged_or_framed() {
+        for named in ["Host", "content-length", "Transfer-Encoding"] {
+            let mut h = headers(&[("host", "a"), ("connection", &format!("close, {named}"))]);
+            let err = strip_hop_by_hop(&mut h, false).unwrap_err();
+            assert!(err.contains(&named.to_ascii_lowercase()), "{err}");
+        }
+        // HTTP2-Settings goes even when `Connection` does not name it.
+        let mut h = headers(&[
+            ("host", "a"),
+            ("http2-settings", "AAMA"),
+            ("upgrade", "h2c"),
+        ]);
+        strip_hop_by_hop(&mut h, false).unwrap();
+        assert_eq!(names(&h), ["host: a"]);
+    }
+
+    fn request(version: Version, uri: &str, pairs: &[(&str, &str)]) -> Request<()> {
+        let mut req = Request::builder()
+            .version(version)
+            .uri(uri)
+            .body(())
+            .unwrap();
+        *req.headers_mut() = headers(pairs);
+        req
+    }
+
+    #[test]
+    fn only_allowed_upgrades_are_relayed() {
+        let settings = HttpSettings::default();
+        let up = |version, pairs: &[(&str, &str)]| {
+            upgrade_request(&request(version, "/", pairs), &settings)
+        };
+        let ws = [("connection", "Upgrade"), ("upgrade", "WebSocket")];
+        assert_eq!(up(Version::HTTP_11, &ws), Ok(Some("WebSocket".into())));
+        assert_eq!(up(Version::HTTP_10, &ws), Ok(None));
+        for value in ["h2c", "websocket, h2c", "", "foo"] {
+            let pairs = [("connection", "upgrade"), ("upgrade", value)];
+            assert_eq!(up(Version::HTTP_11, &pairs), Ok(None), "{value}");
+        }
+        // `Upgrade` without `Connection: upgrade` asks for nothing.
+        assert_eq!(up(Version::HTTP_11, &[("upgrade", "websocket")]), Ok(None));
+        assert!(up(
+            Version::HTTP_11,
+            &[("upgrade", "websocket"), ("upgrade", "h2c")]
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn h2_authority_checks() {
+        let ok = |uri, pairs: &[(&str, &str)]| {
+            check_h2_authority(&request(Version::HTTP_2, uri, pairs)).is_ok()
+        };
+        assert!(ok("http://a.example/", &[]));
+        assert!(ok("http://a.example/", &[("host", "A.example")]));
+        assert!(ok("/", &[("host", "a.example")]));
+        assert!(!ok("http://a.example/", &[("host", "b.example")]));
+        assert!(!ok("/", &[("host", "a.example"), ("host", "a.example")]));
+    }
+
+    #[test]
+    fn absolute_form_sets_host() {
+        let mut req = request(
+            Version::HTTP_11,
+            "http://a.example:8080/x",
+            &[("host", "b")],
+        );
+        host_from_target(&mut req).unwrap();
+        assert_eq!(req.headers()[header::HOST], "a.example:8080");
+        let mut req = request(Version::HTTP_10, "http://a.example/x", &[]);
+        host_from_target(&mut req).unwrap();
+        assert_eq!(req.headers()[header::HOST], "a.example");
+        let mut req = request(
+            Version::HTTP_11,
+            "http://u@a.example/x",
+            &[("host", "a.example")],
+        );
+        assert!(host_from_target(&mut req).is_err());
+        let mut req = request(Version::HTTP_11, "/x", &[("host", "b")]);
+        host_from_target(&mut req).unwrap();
+        assert_eq!(req.headers()[header::HOST], "b");
     }
 }

@@ -12,6 +12,7 @@ mod kafka;
 mod listeners;
 mod metrics;
 mod orig_dst;
+mod request_body;
 mod scanned;
 mod splice;
 mod standalone;
@@ -320,6 +321,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     let shared = Arc::new(Shared::new(access_log, &needs));
 
     shared.set_max_connections(config.max_connections);
+    shared.set_http_settings(http::HttpSettings::from(&config.http));
     shared.kafka.configure(&config.kafka);
     shared.dns.configure(&config.dns, &shared);
     if let Some(target) = &config.dns.fqdn_data {

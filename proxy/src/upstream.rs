@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
+
+use crate::request_body::{BodyError, RequestBody};
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::net::{TcpSocket, TcpStream};
@@ -44,6 +46,16 @@ impl UpstreamError {
     /// True when the downstream's own request body broke the exchange.
     pub fn is_downstream_fault(&self) -> bool {
         matches!(self, UpstreamError::Request { source, .. } if source.is_user())
+    }
+
+    /// True when the downstream's request body missed its deadline.
+    pub fn is_request_timeout(&self) -> bool {
+        let UpstreamError::Request { source, .. } = self else {
+            return false;
+        };
+        std::error::Error::source(source)
+            .and_then(|e| e.downcast_ref::<BodyError>())
+            .is_some_and(|e| matches!(e, BodyError::Timeout(_)))
     }
 }
 
@@ -82,8 +94,8 @@ pub async fn connect(addr: SocketAddr, mark: u32) -> Result<TcpStream, UpstreamE
 pub struct Upstream {
     addr: SocketAddr,
     mark: u32,
-    h1: Mutex<Option<http1::SendRequest<Incoming>>>,
-    h2: Mutex<Option<http2::SendRequest<Incoming>>>,
+    h1: Mutex<Option<http1::SendRequest<RequestBody>>>,
+    h2: Mutex<Option<http2::SendRequest<RequestBody>>>,
 }
 
 impl Upstream {
@@ -106,7 +118,7 @@ impl Upstream {
     /// keep-alive connection, without ever sending a request twice.
     pub async fn send_h1(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let addr = self.addr;
         let mut req = req;
@@ -152,7 +164,7 @@ impl Upstream {
     async fn open_h1(
         &self,
         from_pool: bool,
-    ) -> Result<http1::SendRequest<Incoming>, UpstreamError> {
+    ) -> Result<http1::SendRequest<RequestBody>, UpstreamError> {
         if let Some(mut pooled) = from_pool
             .then(|| idle::take(self.addr, self.mark))
             .flatten()
@@ -181,7 +193,7 @@ impl Upstream {
 
     /// A new HTTP/2 session to the destination (boxed by its caller, as
     /// `open_h1` is).
-    async fn open_h2(&self) -> Result<http2::SendRequest<Incoming>, UpstreamError> {
+    async fn open_h2(&self) -> Result<http2::SendRequest<RequestBody>, UpstreamError> {
         let addr = self.addr;
         let io = self.connect().await?;
         let (sender, conn) = http2::Builder::new(TokioExecutor::new())
@@ -199,7 +211,7 @@ impl Upstream {
     /// Sends over the HTTP/2 session, opening it as needed.
     pub async fn send_h2(
         &self,
-        req: Request<Incoming>,
+        req: Request<RequestBody>,
     ) -> Result<Response<Incoming>, UpstreamError> {
         let addr = self.addr;
         let mut sender = {
@@ -224,6 +236,14 @@ impl Upstream {
     }
 }
 
+impl Upstream {
+    /// Forgets the HTTP/1.1 connection: it switched protocols without
+    /// leave, and nothing more may go over it (nor back to the pool).
+    pub async fn discard_h1(&self) {
+        self.h1.lock().await.take();
+    }
+}
+
 impl Drop for Upstream {
     /// An idle HTTP/1.1 connection outlives the downstream connection that
     /// opened it: it goes back to this worker's pool for the next one.
@@ -244,8 +264,9 @@ mod idle {
     use std::net::SocketAddr;
     use std::time::{Duration, Instant};
 
-    use hyper::body::Incoming;
     use hyper::client::conn::http1::SendRequest;
+
+    use crate::request_body::RequestBody;
 
     const PER_DESTINATION: usize = 64;
     const TOTAL: usize = 1024;
@@ -255,7 +276,7 @@ mod idle {
 
     #[derive(Default)]
     struct Pool {
-        by_key: HashMap<Key, Vec<(SendRequest<Incoming>, Instant)>>,
+        by_key: HashMap<Key, Vec<(SendRequest<RequestBody>, Instant)>>,
         total: usize,
     }
 
@@ -263,7 +284,7 @@ mod idle {
         static POOL: RefCell<Pool> = RefCell::new(Pool::default());
     }
 
-    pub(super) fn take(addr: SocketAddr, mark: u32) -> Option<SendRequest<Incoming>> {
+    pub(super) fn take(addr: SocketAddr, mark: u32) -> Option<SendRequest<RequestBody>> {
         POOL.with_borrow_mut(|pool| {
             let list = pool.by_key.get_mut(&(addr, mark))?;
             let mut found = None;
@@ -281,7 +302,7 @@ mod idle {
         })
     }
 
-    pub(super) fn put(addr: SocketAddr, mark: u32, sender: SendRequest<Incoming>) {
+    pub(super) fn put(addr: SocketAddr, mark: u32, sender: SendRequest<RequestBody>) {
         // Readiness is checked when the connection is taken: at this point
         // its last response may have ended a moment ago.
         if sender.is_closed() {

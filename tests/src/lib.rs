@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 pub use tempfile::TempDir;
 
 pub mod dns;
+pub mod h2raw;
 pub mod kafka;
 
 pub fn workspace_root() -> PathBuf {
@@ -145,6 +146,43 @@ impl Nginx {
     }
 }
 
+/// A Portcullis whose directory is laid out but which is not running yet.
+pub struct Unstarted {
+    dir: TempDir,
+    config: String,
+    files: Vec<(String, String)>,
+}
+
+impl Unstarted {
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// Starts it and waits for the admin listener.
+    pub fn start(self) -> Portcullis {
+        self.with_args_started(&[])
+    }
+
+    fn with_args_started(self, args: &[&str]) -> Portcullis {
+        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
+        let files: Vec<(&str, &str)> = self
+            .files
+            .iter()
+            .map(|(n, c)| (n.as_str(), c.as_str()))
+            .collect();
+        let mut pc = Portcullis::launch(
+            Command::new(portcullis_bin()),
+            self.dir,
+            &self.config,
+            &files,
+            args,
+            admin,
+        );
+        pc.wait_until("admin listening", || TcpStream::connect(admin).is_ok());
+        pc
+    }
+}
+
 /// A running Portcullis in standalone mode.
 pub struct Portcullis {
     proc: Proc,
@@ -161,22 +199,32 @@ impl Portcullis {
 
     /// `start`, with extra command-line arguments for `portcullis run`.
     pub fn start_with_args(config: &str, files: &[(&str, &str)], args: &[&str]) -> Portcullis {
-        let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let mut pc = Self::launch(Command::new(portcullis_bin()), config, files, args, admin);
-        pc.wait_until("admin listening", || TcpStream::connect(admin).is_ok());
-        pc
+        Self::start_in_dir(tempfile::tempdir().unwrap(), config, files).with_args_started(args)
+    }
+
+    /// `start` in a directory the caller prepared (with a FIFO as
+    /// `access.log`, say).
+    pub fn start_in_dir(dir: TempDir, config: &str, files: &[(&str, &str)]) -> Unstarted {
+        Unstarted {
+            dir,
+            config: config.to_owned(),
+            files: files
+                .iter()
+                .map(|(n, c)| (n.to_string(), c.to_string()))
+                .collect(),
+        }
     }
 
     /// Writes the files and the config (`{admin}` replaced, an access log
     /// added) into a temp dir and spawns `program run --config ... args`.
     fn launch(
         mut program: Command,
+        dir: TempDir,
         config: &str,
         files: &[(&str, &str)],
         args: &[&str],
         admin: SocketAddr,
     ) -> Portcullis {
-        let dir = tempfile::tempdir().unwrap();
         for (name, content) in files {
             let p = dir.path().join(name);
             if let Some(parent) = p.parent() {
@@ -603,7 +651,14 @@ impl Portcullis {
         let admin = SocketAddr::from(([127, 0, 0, 1], 9901));
         let bin = portcullis_bin();
         let program = ns.command(bin.to_str().expect("utf-8 binary path"));
-        let mut pc = Self::launch(program, config, files, &[], admin);
+        let mut pc = Self::launch(
+            program,
+            tempfile::tempdir().unwrap(),
+            config,
+            files,
+            &[],
+            admin,
+        );
         let url = format!("http://{admin}/ready");
         pc.wait_until(&format!("ready in netns {}", ns.name), || {
             curl_in(ns, &["--max-time", "2", &url]).status == 200
