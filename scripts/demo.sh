@@ -136,9 +136,15 @@ ship tiefighter 127.0.0.2 PUT /v1/exhaust-port "403 Access denied"
 ship xwing 127.0.0.3 POST /v1/request-landing reset
 echo
 
-# Portcullis writes its access log (JSON lines) to stdout: our view of Hubble.
+# Portcullis writes its access log (JSON lines) to stdout. The writer drains
+# its queue every 20 ms, so wait (up to 2 s) for the xwing's refused
+# connection, the last of the three events, before showing them.
+for _ in $(seq 100); do
+  grep -q '"kind":"connection"' "$work/portcullis.log" && break
+  sleep 0.02
+done
 if grep -q '^{' "$work/portcullis.log"; then
-  say "==> access log (what Hubble would show):"
+  say "==> access log (JSON lines; Hubble does not receive these yet):"
   grep '^{' "$work/portcullis.log" || true
   echo
 fi
