@@ -132,10 +132,10 @@ mod tests {
             "kafka",
         );
         let r2d2 = port_with(Some(L7::L7Rules(L7NetworkPolicyRules::default())), "r2d2");
-        let no_parser = Err(Unenforceable::NoParser {
+        let no_parser = Unenforceable::NoParser {
             l7_proto: "r2d2".into(),
-        });
-        let wrong = |kind, listener| Err(Unenforceable::WrongListener { kind, listener });
+        };
+        let wrong = |kind, listener| Unenforceable::WrongListener { kind, listener };
         let table: &[(
             ListenerProtocol,
             &PolicySnapshot,
@@ -144,19 +144,19 @@ mod tests {
             (P::Auto, &none, Ok(Parser::Relay)),
             (P::Auto, &http, Ok(Parser::Http)),
             (P::Auto, &kafka, Ok(Parser::Kafka)),
-            (P::Auto, &r2d2, no_parser.clone()),
+            (P::Auto, &r2d2, Err(no_parser.clone())),
             (P::Http, &none, Ok(Parser::Http)),
             (P::Http, &http, Ok(Parser::Http)),
-            (P::Http, &kafka, wrong("Kafka", "http")),
-            (P::Http, &r2d2, no_parser.clone()),
+            (P::Http, &kafka, Err(wrong("Kafka", "http"))),
+            (P::Http, &r2d2, Err(no_parser.clone())),
             (P::Kafka, &none, Ok(Parser::Kafka)),
-            (P::Kafka, &http, wrong("HTTP", "kafka")),
+            (P::Kafka, &http, Err(wrong("HTTP", "kafka"))),
             (P::Kafka, &kafka, Ok(Parser::Kafka)),
-            (P::Kafka, &r2d2, no_parser.clone()),
+            (P::Kafka, &r2d2, Err(no_parser.clone())),
             (P::Tcp, &none, Ok(Parser::Relay)),
-            (P::Tcp, &http, wrong("HTTP", "tcp")),
+            (P::Tcp, &http, Err(wrong("HTTP", "tcp"))),
             (P::Tcp, &kafka, Ok(Parser::Kafka)),
-            (P::Tcp, &r2d2, no_parser.clone()),
+            (P::Tcp, &r2d2, Err(no_parser.clone())),
             (P::Dns, &none, Err(Unenforceable::Dns)),
         ];
         for (protocol, snap, want) in table {
@@ -180,12 +180,9 @@ mod tests {
                 .map(|k| parser.enforces(k));
             assert_eq!(got, kinds, "{parser:?}");
         }
+        assert_eq!(no_parser.to_string(), "no parser for L7 protocol \"r2d2\"");
         assert_eq!(
-            no_parser.unwrap_err().to_string(),
-            "no parser for L7 protocol \"r2d2\""
-        );
-        assert_eq!(
-            wrong("HTTP", "tcp").unwrap_err().to_string(),
+            wrong("HTTP", "tcp").to_string(),
             "HTTP rules cannot be enforced by a tcp listener"
         );
     }
