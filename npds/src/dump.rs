@@ -16,6 +16,22 @@ use crate::PolicySnapshot;
 pub struct SnapshotDump {
     pub version: String,
     pub endpoints: Vec<EndpointDump>,
+    /// Rules Portcullis holds but cannot enforce: connections they apply
+    /// to are reset, never relayed.
+    pub unenforceable: Vec<UnenforceableDump>,
+}
+
+/// One rule that fails closed, and why.
+#[derive(Debug, Serialize)]
+pub struct UnenforceableDump {
+    pub endpoint_id: u64,
+    pub direction: &'static str,
+    pub port: String,
+    pub protocol: String,
+    /// The rule's name; empty when the resource left it unnamed.
+    pub rule: String,
+    pub l7_proto: String,
+    pub reason: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -49,6 +65,12 @@ pub struct RuleDump {
     pub http: Option<Vec<Vec<String>>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kafka: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub l7_proto: String,
+    /// Generic `l7_rules` (`key=value, ...` per rule), held but never
+    /// enforced: see `unenforceable`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub l7_rules: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls: Option<String>,
 }
@@ -61,25 +83,64 @@ impl PolicySnapshot {
     /// The policy as held, in resource order. Secret values are never shown:
     /// only secret names appear.
     pub fn dump(&self) -> SnapshotDump {
+        let mut unenforceable = Vec::new();
+        let endpoints = self
+            .endpoints()
+            .map(|e| {
+                let s = e.source();
+                for (direction, ports) in [
+                    ("ingress", &s.ingress_per_port_policies),
+                    ("egress", &s.egress_per_port_policies),
+                ] {
+                    unenforceable.extend(
+                        ports
+                            .iter()
+                            .flat_map(|p| unenforceable_rules(s.endpoint_id, direction, p)),
+                    );
+                }
+                EndpointDump {
+                    endpoint_id: s.endpoint_id,
+                    ingress: s.ingress_per_port_policies.iter().map(port_dump).collect(),
+                    egress: s.egress_per_port_policies.iter().map(port_dump).collect(),
+                    endpoint_ips: s.endpoint_ips,
+                }
+            })
+            .collect();
         SnapshotDump {
             version: self.version().to_string(),
-            endpoints: self
-                .endpoints()
-                .map(|e| {
-                    let s = e.source();
-                    EndpointDump {
-                        endpoint_id: s.endpoint_id,
-                        endpoint_ips: s.endpoint_ips,
-                        ingress: s.ingress_per_port_policies.iter().map(port_dump).collect(),
-                        egress: s.egress_per_port_policies.iter().map(port_dump).collect(),
-                    }
-                })
-                .collect(),
+            endpoints,
+            unenforceable,
         }
     }
 }
 
-fn port_dump(p: &PortNetworkPolicy) -> PortDump {
+/// The generic-L7 rules of one port entry: Portcullis has no parser for
+/// them, so every connection to the port is reset (see proxy/src/parser.rs).
+fn unenforceable_rules<'a>(
+    endpoint_id: u64,
+    direction: &'static str,
+    p: &'a PortNetworkPolicy,
+) -> impl Iterator<Item = UnenforceableDump> + 'a {
+    let (port, protocol) = port_label(p);
+    p.rules
+        .iter()
+        .filter(|r| matches!(r.l7, Some(L7::L7Rules(_))))
+        .map(move |r| UnenforceableDump {
+            endpoint_id,
+            direction,
+            port: port.clone(),
+            protocol: protocol.clone(),
+            rule: r.name.clone(),
+            l7_proto: r.l7_proto.clone(),
+            reason: format!(
+                "no parser for L7 protocol {:?}: connections to this port are reset",
+                r.l7_proto
+            ),
+        })
+}
+
+/// `80`, `8000-8080` or `*`, and `TCP` / `UDP`.
+fn port_label(p: &PortNetworkPolicy) -> (String, String) {
     let port = match (p.port, p.end_port) {
         (0, _) => "*".to_string(),
         (a, b) if b == 0 || a == b => a.to_string(),
@@ -88,6 +149,11 @@ fn port_dump(p: &PortNetworkPolicy) -> PortDump {
     let protocol = crate::proto::Protocol::try_from(p.protocol)
         .map(|p| p.as_str_name().to_string())
         .unwrap_or_else(|_| p.protocol.to_string());
+    (port, protocol)
+}
+
+fn port_dump(p: &PortNetworkPolicy) -> PortDump {
+    let (port, protocol) = port_label(p);
     PortDump {
         port,
         protocol,
@@ -143,6 +209,18 @@ fn port_dump(p: &PortNetworkPolicy) -> PortDump {
                     ),
                     _ => None,
                 },
+                l7_proto: r.l7_proto.clone(),
+                l7_rules: match &r.l7 {
+                    Some(L7::L7Rules(g)) => Some(
+                        g.l7_allow_rules
+                            .iter()
+                            .map(|rule| ("allow", rule))
+                            .chain(g.l7_deny_rules.iter().map(|rule| ("deny", rule)))
+                            .map(|(verdict, rule)| describe_generic(verdict, rule))
+                            .collect(),
+                    ),
+                    _ => None,
+                },
                 tls: match (&r.downstream_tls_context, &r.upstream_tls_context) {
                     (None, None) => None,
                     (d, u) => Some(format!(
@@ -154,6 +232,21 @@ fn port_dump(p: &PortNetworkPolicy) -> PortDump {
             })
             .collect(),
     }
+}
+
+/// `allow cmd=READ file=/public/*`, with the metadata matchers counted.
+fn describe_generic(verdict: &str, rule: &crate::proto::L7NetworkPolicyRule) -> String {
+    let mut s = verdict.to_string();
+    if !rule.name.is_empty() {
+        s += &format!(" {:?}", rule.name);
+    }
+    for (k, v) in &rule.rule {
+        s += &format!(" {k}={v:?}");
+    }
+    if !rule.metadata_rule.is_empty() {
+        s += &format!(" (+{} metadata matchers)", rule.metadata_rule.len());
+    }
+    s
 }
 
 fn tls_ref(t: &crate::proto::TlsContext) -> String {

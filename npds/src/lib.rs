@@ -20,11 +20,11 @@ mod sni;
 pub mod xds;
 
 pub use convert::{http_rule_spec, kafka_rule_spec};
-pub use dump::{EndpointDump, PortDump, RuleDump, SnapshotDump};
+pub use dump::{EndpointDump, PortDump, RuleDump, SnapshotDump, UnenforceableDump};
 pub use error::PolicyError;
 pub use identity::{IdentityTable, WORLD};
 pub use snapshot::{
-    Direction, EndpointPolicy, L7Kind, L7Rules, PolicySnapshot, PortRules, Remote, Rule,
-    RuleVerdict, Verdict,
+    Direction, EndpointPolicy, GenericRules, L7Kind, L7Rules, PolicySnapshot, PortRules, Remote,
+    Rule, RuleVerdict, Verdict,
 };
 pub use sni::SniPattern;

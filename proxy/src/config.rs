@@ -260,14 +260,36 @@ impl From<DirectionConfig> for Direction {
     }
 }
 
+/// What a listener parses. See proxy/src/parser.rs for which parser each
+/// serves a port with, and docs/config.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ListenerProtocol {
+    /// The parser the port's L7 rules name, per connection: HTTP rules →
+    /// HTTP, Kafka rules → Kafka, none → a plain relay.
     #[default]
+    Auto,
+    /// HTTP on every port, with or without HTTP rules.
     Http,
+    /// Kafka on every port, with or without Kafka rules.
+    Kafka,
+    /// A relay, or Kafka where the port has Kafka rules: the agent's
+    /// `cilium.network` + `tcp_proxy` listener.
     Tcp,
     /// DNS over UDP and TCP on the same port.
     Dns,
+}
+
+impl ListenerProtocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ListenerProtocol::Auto => "auto",
+            ListenerProtocol::Http => "http",
+            ListenerProtocol::Kafka => "kafka",
+            ListenerProtocol::Tcp => "tcp",
+            ListenerProtocol::Dns => "dns",
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -432,11 +454,26 @@ mod tests {
     }
 
     #[test]
+    fn every_listener_protocol_is_spelled_as_its_name() {
+        for p in [
+            ListenerProtocol::Auto,
+            ListenerProtocol::Http,
+            ListenerProtocol::Kafka,
+            ListenerProtocol::Tcp,
+            ListenerProtocol::Dns,
+        ] {
+            let yaml = format!("port: 1\ndirection: ingress\nprotocol: {}\n", p.as_str());
+            let l: ListenerConfig = serde_yaml_ng::from_str(&yaml).unwrap();
+            assert_eq!(l.protocol, p);
+        }
+    }
+
+    #[test]
     fn defaults() {
         let c: Config =
             serde_yaml_ng::from_str("listeners:\n- port: 10080\n  direction: ingress\n").unwrap();
         assert_eq!(c.admin, "127.0.0.1:9901".parse().unwrap());
-        assert_eq!(c.listeners[0].protocol, ListenerProtocol::Http);
+        assert_eq!(c.listeners[0].protocol, ListenerProtocol::Auto);
         assert_eq!(c.listeners[0].name(), "ingress-10080");
         assert!(c.validate().is_ok());
     }

@@ -1,18 +1,20 @@
 //! One downstream connection, top to bottom: original destination → peer
-//! identity → endpoint policy → L3/L4 verdict → L7 handler or TCP relay.
+//! identity → endpoint policy → L3/L4 verdict → the parser the listener and
+//! the port's rules call for (proxy/src/parser.rs) → L7 handler or relay.
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
 use npds::proto::Protocol;
-use npds::{Direction, L7Kind, PortRules, Remote};
+use npds::{Direction, PortRules, Remote};
 use tokio::net::TcpStream;
 use tracing::{debug, info};
 
 use crate::access_log::{self, ConnectionEvent, Event, Peers};
 use crate::config::ListenerProtocol;
 use crate::orig_dst::OrigDst;
+use crate::parser::Parser;
 use crate::state::{PolicyState, Shared};
 
 /// A listener as the data path sees it.
@@ -79,10 +81,20 @@ impl ConnInfo {
         Ok((rules, remote))
     }
 
-    /// The L7 parser the port's rules ask for (none when the port is denied).
-    pub fn l7_kind(&self, policy: &PolicyState) -> L7Kind {
-        self.port_rules(policy)
-            .map_or(L7Kind::None, |(rules, _)| rules.l7_kind())
+    /// The parser a `protocol` listener runs for this connection's port
+    /// under `policy`, or why it cannot enforce the port's rules.
+    pub fn parser(
+        &self,
+        policy: &PolicyState,
+        protocol: ListenerProtocol,
+    ) -> Result<Parser, Refusal> {
+        let (rules, _) = self.port_rules(policy)?;
+        crate::parser::choose(protocol, rules).map_err(|e| Refusal {
+            rule: rules
+                .l7_rule()
+                .map_or(String::new(), |r| r.name.to_string()),
+            reason: format!("port {}: {e}", self.dst.port()),
+        })
     }
 
     /// SO_MARK for connections to the original destination.
@@ -163,34 +175,42 @@ pub async fn handle(
         reset(stream);
         return;
     }
-    // On a TCP listener the port's rules pick the parser, as the agent's
-    // `l7_proto` does for cilium.network: Kafka rules mean Kafka parsing.
-    let kafka =
-        listener.protocol == ListenerProtocol::Tcp && conn.l7_kind(&policy) == L7Kind::Kafka;
+    // The port's rules pick the parser; a listener that cannot enforce
+    // them refuses the connection rather than relay past them.
+    let parser = match conn.parser(&policy, listener.protocol) {
+        Ok(p) => p,
+        Err(refusal) => {
+            shared.metrics.connections_rejected.inc();
+            info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "no parser on this listener enforces the port's rules; resetting");
+            shared.access_log.log(Event::Connection(ConnectionEvent {
+                time: access_log::now(),
+                peers: conn.peers.clone(),
+                verdict: "rejected",
+                rule: refusal.rule,
+                reason: refusal.reason,
+            }));
+            reset(stream);
+            return;
+        }
+    };
     drop(policy);
     shared.metrics.connections_allowed.inc();
     shared.metrics.active_connections.inc();
     let conn = Arc::new(conn);
     let mut changes = shared.subscribe();
     let serve = async {
-        match listener.protocol {
-            ListenerProtocol::Http => {
-                crate::http::serve(stream, conn.clone(), shared.clone()).await
-            }
-            ListenerProtocol::Tcp if kafka => {
-                crate::kafka::serve(stream, conn.clone(), shared.clone()).await
-            }
-            ListenerProtocol::Tcp => crate::tcp::relay(stream, conn.clone()).await,
-            // DNS listeners never reach here: the accept loop hands their
-            // connections to the DNS proxy. Closing is the fail-closed answer.
-            ListenerProtocol::Dns => drop(stream),
+        match parser {
+            Parser::Http => crate::http::serve(stream, conn.clone(), shared.clone()).await,
+            Parser::Kafka => crate::kafka::serve(stream, conn.clone(), shared.clone()).await,
+            Parser::Relay => crate::tcp::relay(stream, conn.clone()).await,
         }
     };
     tokio::pin!(serve);
     // Requests are judged one by one under the policy current at their start;
     // the connection itself is judged again whenever the policy changes, and
-    // closed if its L3/L4 allowance is gone. A connection both the old and
-    // the new policy allow is never touched.
+    // closed if its L3/L4 allowance is gone or its parser no longer fits the
+    // port's rules. A connection both the old and the new policy allow, with
+    // the same parser, is never touched.
     loop {
         tokio::select! {
             () = &mut serve => break,
@@ -200,19 +220,26 @@ pub async fn handle(
                     break;
                 }
                 let policy = shared.policy();
-                let mut verdict = conn.admit(&policy);
-                if verdict.is_ok()
-                    && listener.protocol == ListenerProtocol::Tcp
-                    && (conn.l7_kind(&policy) == L7Kind::Kafka) != kafka
-                {
-                    // The parser a connection started with no longer fits
-                    // the port's rules (a relay that now needs Kafka
-                    // enforcement, say): start over under the new policy.
-                    verdict = Err(Refusal {
-                        rule: String::new(),
-                        reason: "the port's L7 parser changed".into(),
-                    });
-                }
+                // The listener must still be able to serve the port, and the
+                // parser the connection started with must enforce the port's
+                // rules now: a relay whose port gained HTTP rules, or an
+                // HTTP session on a port gone Kafka, would judge nothing.
+                let verdict = conn.admit(&policy).and_then(|()| {
+                    let now = conn.parser(&policy, listener.protocol)?;
+                    let (rules, _) = conn.port_rules(&policy)?;
+                    if parser.enforces(rules.l7_kind()) {
+                        Ok(())
+                    } else {
+                        Err(Refusal {
+                            rule: rules.l7_rule().map_or(String::new(), |r| r.name.to_string()),
+                            reason: format!(
+                                "the port's rules now need {} parsing; this connection runs {}",
+                                now.as_str(),
+                                parser.as_str()
+                            ),
+                        })
+                    }
+                });
                 drop(policy);
                 if let Err(refusal) = verdict {
                     info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "policy no longer allows this connection; closing");

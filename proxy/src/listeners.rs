@@ -81,6 +81,10 @@ impl ListenerSpec {
             } else {
                 Direction::Egress
             },
+            // An HTTP connection manager parses HTTP whatever the port's
+            // rules; cilium.network + tcp_proxy relays, or runs the parser
+            // the rules' `l7_proto` names (Kafka here). Rules either cannot
+            // enforce reset the connection (proxy/src/parser.rs).
             protocol: match l.kind {
                 ListenerKind::Http { .. } => ListenerProtocol::Http,
                 ListenerKind::Tcp { .. } => ListenerProtocol::Tcp,
@@ -303,7 +307,7 @@ impl ListenerManager {
                     "source": format!("{:?}", o.source).to_lowercase(),
                     "addresses": o.spec.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>(),
                     "direction": o.spec.direction.as_str(),
-                    "protocol": format!("{:?}", o.spec.protocol).to_lowercase(),
+                    "protocol": o.spec.protocol.as_str(),
                     "proxy_id": o.spec.proxy_id,
                     "upstream": o.spec.upstream.map(|u| u.to_string()),
                     "transparent": o.spec.transparent,

@@ -12,6 +12,7 @@ mod kafka;
 mod listeners;
 mod metrics;
 mod orig_dst;
+mod parser;
 mod request_body;
 mod scanned;
 mod splice;

@@ -108,6 +108,7 @@ pub struct Metrics {
     requests_rejected: Counter,
     pub connections_allowed: Counter,
     pub connections_denied: Counter,
+    pub connections_rejected: Counter,
     pub active_connections: Gauge,
     pub connections_closed_by_policy: Counter,
     pub connections_overflow: Counter,
@@ -166,7 +167,7 @@ impl Metrics {
         let connections = Family::<VerdictLabel, Counter>::default();
         registry.register(
             "connections",
-            "Downstream connections by L3/L4 verdict",
+            "Downstream connections by verdict: allowed, denied (L3/L4), rejected (the listener cannot enforce the port's L7 rules)",
             connections.clone(),
         );
         let active_connections = Gauge::default();
@@ -178,7 +179,7 @@ impl Metrics {
         let connections_closed_by_policy = Counter::default();
         registry.register(
             "connections_closed_by_policy",
-            "Open connections closed because a policy update withdrew their L3/L4 allowance",
+            "Open connections closed because a policy update withdrew their L3/L4 allowance, or left their parser unable to enforce their port's rules",
             connections_closed_by_policy.clone(),
         );
         let connections_overflow = Counter::default();
@@ -273,6 +274,7 @@ impl Metrics {
             requests_rejected: v(&requests, "rejected"),
             connections_allowed: v(&connections, "allowed"),
             connections_denied: v(&connections, "denied"),
+            connections_rejected: v(&connections, "rejected"),
             active_connections,
             connections_closed_by_policy,
             connections_overflow,

@@ -1,9 +1,15 @@
 //! Kafka peers: the tansu broker, kcat with a librdkafka new enough to talk
 //! to it, and the python client libraries (tests/peers/kafka_client.py).
 
+use std::io::Read;
+use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+
+use bytes::{Buf, Bytes, BytesMut};
+use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
+use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
 use crate::{run_ok, workspace_root, Netns, Proc};
 
@@ -208,4 +214,41 @@ pub fn kafka_client_in(ns: &Netns, args: &[&str]) -> (i32, String) {
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
+}
+
+// ---- Raw Kafka frames, for requests no client library sends as wanted ----
+
+/// One request frame: length, header (client ID `raw`), body.
+pub fn frame(key: ApiKey, version: i16, correlation: i32, body: &RequestKind) -> Bytes {
+    let mut b = BytesMut::new();
+    b.extend_from_slice(&[0; 4]);
+    RequestHeader::default()
+        .with_request_api_key(key as i16)
+        .with_request_api_version(version)
+        .with_correlation_id(correlation)
+        .with_client_id(Some(StrBytes::from_static_str("raw")))
+        .encode(&mut b, key.request_header_version(version))
+        .unwrap();
+    body.encode(&mut b, version).unwrap();
+    let len = (b.len() - 4) as i32;
+    b[..4].copy_from_slice(&len.to_be_bytes());
+    b.freeze()
+}
+
+/// The next response: its correlation ID and body, decoded unless it is a
+/// Fetch (tansu 0.6 writes a tagged field Fetch v12 does not define, which
+/// kafka-protocol refuses; the proxy passes responses through untouched).
+pub fn read_response(s: &mut TcpStream, key: ApiKey, version: i16) -> (i32, Option<ResponseKind>) {
+    let mut len = [0u8; 4];
+    s.read_exact(&mut len).expect("response length");
+    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
+    s.read_exact(&mut body).unwrap();
+    let mut buf = Bytes::from(body);
+    let h = ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
+    if key == ApiKey::Fetch {
+        return (h.correlation_id, None);
+    }
+    let r = ResponseKind::decode(key, &mut buf, version).unwrap();
+    assert!(!buf.has_remaining());
+    (h.correlation_id, Some(r))
 }

@@ -16,14 +16,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, Bytes, BytesMut};
+use bytes::Bytes;
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
-    ApiKey, ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest, RequestHeader,
-    RequestKind, ResponseHeader, ResponseKind, TopicName,
+    ApiKey, ApiVersionsRequest, FetchRequest, MetadataRequest, ProduceRequest, RequestKind,
+    ResponseKind, TopicName,
 };
-use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
-use portcullis_tests::kafka::{kafka_client_in, kcat, kcat_in, Tansu};
+use kafka_protocol::protocol::StrBytes;
+use portcullis_tests::kafka::{frame, kafka_client_in, kcat, kcat_in, read_response, Tansu};
 use portcullis_tests::{free_port, require_root, Netns, Portcullis};
 
 const EXAMPLE: &str = include_str!("../../examples/kafka/portcullis.yaml");
@@ -292,40 +292,6 @@ kafka: {{maxFrameBytes: {max_frame}, spliceMinBytes: {splice_min}}}
 "#,
         ip = broker.split(':').next().unwrap()
     )
-}
-
-fn frame(key: ApiKey, version: i16, correlation: i32, body: &RequestKind) -> Bytes {
-    let mut b = BytesMut::new();
-    b.extend_from_slice(&[0; 4]);
-    RequestHeader::default()
-        .with_request_api_key(key as i16)
-        .with_request_api_version(version)
-        .with_correlation_id(correlation)
-        .with_client_id(Some(StrBytes::from_static_str("raw")))
-        .encode(&mut b, key.request_header_version(version))
-        .unwrap();
-    body.encode(&mut b, version).unwrap();
-    let len = (b.len() - 4) as i32;
-    b[..4].copy_from_slice(&len.to_be_bytes());
-    b.freeze()
-}
-
-/// The next response: its correlation ID and body, decoded unless it is a
-/// Fetch (tansu 0.6 writes a tagged field Fetch v12 does not define, which
-/// kafka-protocol refuses; the proxy passes responses through untouched).
-fn read_response(s: &mut TcpStream, key: ApiKey, version: i16) -> (i32, Option<ResponseKind>) {
-    let mut len = [0u8; 4];
-    s.read_exact(&mut len).expect("response length");
-    let mut body = vec![0u8; i32::from_be_bytes(len) as usize];
-    s.read_exact(&mut body).unwrap();
-    let mut buf = Bytes::from(body);
-    let h = ResponseHeader::decode(&mut buf, key.response_header_version(version)).unwrap();
-    if key == ApiKey::Fetch {
-        return (h.correlation_id, None);
-    }
-    let r = ResponseKind::decode(key, &mut buf, version).unwrap();
-    assert!(!buf.has_remaining());
-    (h.correlation_id, Some(r))
 }
 
 fn produce(topic: &'static str, acks: i16) -> RequestKind {

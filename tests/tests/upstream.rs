@@ -19,12 +19,14 @@ fn upstream_connections_are_reused_across_downstream_connections() {
         r#"
 admin: {{admin}}
 listeners:
-  - {{port: {port}, direction: ingress, upstream: "127.0.0.10:{origin}"}}
+  - {{port: {port}, direction: ingress, protocol: http, upstream: "127.0.0.10:{origin}"}}
 endpoints:
   - {{id: 1, ips: [127.0.0.10], labels: {{app: echo}}}}
 policies: [policy.yaml]
 "#
     );
+    // No L7 rules: only an explicit `http` listener parses HTTP here (the
+    // default would relay each connection to an upstream of its own).
     let policy = r#"
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy

@@ -65,7 +65,16 @@ pub enum L7Rules {
     None,
     Http(Arc<HttpRules>),
     Kafka(Arc<KafkaRules>),
-    Generic(Arc<proto::L7NetworkPolicyRules>),
+    /// Rules for a parser Portcullis does not have (Cilium's proxylib
+    /// parsers, Envoy's mysql and mongo filters): never enforceable here.
+    Generic(Arc<GenericRules>),
+}
+
+/// `l7_rules` for the parser named by the rule's `l7_proto`.
+#[derive(Debug)]
+pub struct GenericRules {
+    pub l7_proto: String,
+    pub rules: proto::L7NetworkPolicyRules,
 }
 
 /// The kind of L7 enforcement a port needs. All rules on a port share it.
@@ -84,6 +93,17 @@ impl L7Rules {
             L7Rules::Http(_) => L7Kind::Http,
             L7Rules::Kafka(_) => L7Kind::Kafka,
             L7Rules::Generic(_) => L7Kind::Generic,
+        }
+    }
+
+    /// The L7 protocol as Cilium's `l7_proto` names it: `http` and `kafka`
+    /// for the parsers Portcullis has, the rules' own name otherwise.
+    pub fn protocol_name(&self) -> &str {
+        match self {
+            L7Rules::None => "",
+            L7Rules::Http(_) => "http",
+            L7Rules::Kafka(_) => "kafka",
+            L7Rules::Generic(g) => &g.l7_proto,
         }
     }
 }
@@ -171,6 +191,15 @@ impl PortRules {
     /// The L7 protocol the port's rules speak.
     pub fn l7_kind(&self) -> L7Kind {
         self.l7
+    }
+
+    /// The first rule (in evaluation order) with L7 rules: the one that
+    /// names the port's L7 protocol. `None` when the port has no L7 rules.
+    pub fn l7_rule(&self) -> Option<&Rule> {
+        self.rules
+            .iter()
+            .map(|r| &**r)
+            .find(|r| r.l7.kind() != L7Kind::None)
     }
 
     pub fn rules(&self) -> &[Arc<Rule>] {
@@ -688,7 +717,10 @@ fn compile_rule(
                 KafkaRules::compile(&specs).map_err(|e| err("kafka_rules", e.to_string()))?;
             L7Rules::Kafka(Arc::new(compiled))
         }
-        Some(L7::L7Rules(g)) => L7Rules::Generic(Arc::new(g.clone())),
+        Some(L7::L7Rules(g)) => L7Rules::Generic(Arc::new(GenericRules {
+            l7_proto: r.l7_proto.clone(),
+            rules: g.clone(),
+        })),
     };
     if verdict != RuleVerdict::Allow && !matches!(l7, L7Rules::None) {
         return Err(err(

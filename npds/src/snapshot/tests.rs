@@ -226,6 +226,58 @@ fn l7_judge_is_consulted_per_rule() {
 }
 
 #[test]
+fn a_port_names_its_l7_protocol_by_its_first_l7_rule() {
+    use crate::proto::{port_network_policy_rule::L7, L7NetworkPolicyRule, L7NetworkPolicyRules};
+    let plain = rule("l4", 0, None, &[2]);
+    let mut generic = rule("r2d2", 0, None, &[1]);
+    generic.l7_proto = "r2d2".into();
+    generic.l7 = Some(L7::L7Rules(L7NetworkPolicyRules {
+        l7_allow_rules: vec![L7NetworkPolicyRule {
+            rule: [("cmd".to_string(), "READ".to_string())].into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    }));
+    let mut http = rule("web", 0, None, &[1]);
+    http.l7 = path_rule("/a");
+    let snap = compile(policy(vec![
+        port(80, 0, vec![plain.clone(), generic]),
+        port(81, 0, vec![plain.clone(), http]),
+        port(82, 0, vec![plain]),
+    ]));
+    let ep = snap.endpoint("10.0.0.1".parse().unwrap()).unwrap();
+    let at = |p| ep.port(Direction::Ingress, Protocol::Tcp, p).unwrap();
+    assert_eq!(at(80).l7_kind(), L7Kind::Generic);
+    let r = at(80).l7_rule().unwrap();
+    assert_eq!((&*r.name, r.l7.protocol_name()), ("r2d2", "r2d2"));
+    assert_eq!(at(81).l7_kind(), L7Kind::Http);
+    assert_eq!(at(81).l7_rule().unwrap().l7.protocol_name(), "http");
+    assert_eq!(at(82).l7_kind(), L7Kind::None);
+    assert!(at(82).l7_rule().is_none());
+
+    // The dump lists the generic rule as failing closed, and shows it.
+    let dump = snap.dump();
+    assert_eq!(dump.unenforceable.len(), 1, "{:?}", dump.unenforceable);
+    let u = &dump.unenforceable[0];
+    assert_eq!(
+        (
+            u.direction,
+            u.port.as_str(),
+            u.rule.as_str(),
+            u.l7_proto.as_str()
+        ),
+        ("ingress", "80", "r2d2", "r2d2")
+    );
+    assert!(
+        u.reason.contains("no parser for L7 protocol \"r2d2\""),
+        "{}",
+        u.reason
+    );
+    let shown = &dump.endpoints[0].ingress[0].rules[1];
+    assert_eq!(shown.l7_rules, Some(vec!["allow cmd=\"READ\"".to_string()]));
+}
+
+#[test]
 fn invalid_resources_are_rejected_with_their_field() {
     let cases: Vec<(NetworkPolicy, &str)> = vec![
         (
