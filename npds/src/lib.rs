@@ -25,6 +25,6 @@ pub use error::PolicyError;
 pub use identity::{IdentityTable, WORLD};
 pub use snapshot::{
     Direction, EndpointPolicy, GenericRules, L7Kind, L7Rules, PolicySnapshot, PortRules, Remote,
-    Rule, RuleVerdict, Verdict,
+    Rule, RuleVerdict, Sni, Verdict,
 };
 pub use sni::SniPattern;

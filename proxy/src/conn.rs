@@ -76,7 +76,7 @@ impl ConnInfo {
             identity: policy.identities.lookup(self.remote_ip),
             fqdn: policy.fqdn.of(self.remote_ip),
             proxy_id: self.proxy_id,
-            sni: None,
+            sni: npds::Sni::Unread,
         };
         Ok((rules, remote))
     }

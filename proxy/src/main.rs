@@ -241,8 +241,8 @@ fn control_plane(args: ControlPlaneArgs) -> anyhow::Result<()> {
         let cache = Arc::new(XdsCache::new());
         let listener = bind_xds(&args.listen).await?;
         info!(listen = %args.listen, "control plane serving xDS");
-        let on_reject: standalone::RejectSink = Box::new(|_| {});
-        tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject, None).run());
+        let on_load: standalone::LoadSink = Box::new(|_| {});
+        tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_load, None).run());
         let shutdown = async {
             let _ = wait_for_shutdown().await;
         };
@@ -297,8 +297,13 @@ async fn start_embedded_control_plane(
             }))
         }
     };
-    let on_reject: standalone::RejectSink = Box::new(move |e| shared.reject("control plane", e));
-    tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_reject, on_dns).run());
+    let on_load: standalone::LoadSink = Box::new(move |loaded| {
+        shared.metrics.policy_file_load(loaded.is_ok());
+        if let Err(e) = loaded {
+            shared.reject("control plane", e);
+        }
+    });
+    tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_load, on_dns).run());
     tokio::spawn(async move {
         if let Err(e) =
             server::serve(cache, XdsListener::from(listener), std::future::pending()).await

@@ -115,6 +115,8 @@ pub struct Metrics {
     pub upstream_errors: Counter,
     pub updates_accepted: Counter,
     pub updates_rejected: Counter,
+    policy_files_published: Counter,
+    policy_files_rejected: Counter,
     pub access_log_dropped: Counter,
     kafka_requests: Family<KafkaLabel, Counter>,
     kafka_latency: Histogram,
@@ -200,6 +202,12 @@ impl Metrics {
             "Policy updates by result",
             updates.clone(),
         );
+        let file_loads = Family::<ResultLabel, Counter>::default();
+        registry.register(
+            "policy_file_loads",
+            "Loads of the standalone policy files (at start and after each change), by result (published, rejected)",
+            file_loads.clone(),
+        );
         let access_log_dropped = Counter::default();
         registry.register(
             "access_log_dropped",
@@ -281,6 +289,8 @@ impl Metrics {
             upstream_errors,
             updates_accepted: r(&updates, "accepted"),
             updates_rejected: r(&updates, "rejected"),
+            policy_files_published: r(&file_loads, "published"),
+            policy_files_rejected: r(&file_loads, "rejected"),
             access_log_dropped,
             kafka_requests,
             kafka_latency,
@@ -314,6 +324,15 @@ impl Metrics {
             RequestVerdict::Denied => self.requests_denied.inc(),
             RequestVerdict::Rejected => self.requests_rejected.inc(),
         };
+    }
+
+    /// One load of the standalone policy files: published, or rejected.
+    pub fn policy_file_load(&self, published: bool) {
+        if published {
+            self.policy_files_published.inc();
+        } else {
+            self.policy_files_rejected.inc();
+        }
     }
 
     pub fn kafka_request(&self, key: ApiKey, allowed: bool) {

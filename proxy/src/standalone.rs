@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use notify::{RecursiveMode, Watcher};
+use notify::event::{AccessKind, AccessMode};
+use notify::{EventKind, RecursiveMode, Watcher};
 use npds::xds::server::XdsCache;
 use npds::{IdentityTable, PolicySnapshot};
 use tokio::sync::mpsc;
@@ -29,9 +30,11 @@ use crate::dns::policy::DnsPolicy;
 /// write-rename-chmod burst is one reload.
 const DEBOUNCE: Duration = Duration::from_millis(150);
 
-/// Where refusals go: the proxy's `/config_dump` in process, a log line
-/// for `portcullis control-plane`.
-pub type RejectSink = Box<dyn Fn(String) + Send + Sync>;
+/// What became of each load of the policy files (at start and after each
+/// change): `Err` carries why it was refused. In process, counted and the
+/// refusal kept for `/config_dump`; `portcullis control-plane` has only
+/// its log line.
+pub type LoadSink = Box<dyn Fn(Result<(), String>) + Send + Sync>;
 
 /// Where the DNS half of a translation goes: the in-process DNS proxy.
 pub type DnsSink = Box<dyn Fn(DnsUpdate) + Send + Sync>;
@@ -46,7 +49,7 @@ pub struct DnsUpdate {
 pub struct Standalone {
     config: Config,
     cache: Arc<XdsCache>,
-    on_reject: RejectSink,
+    on_load: LoadSink,
     on_dns: Option<DnsSink>,
 }
 
@@ -54,13 +57,13 @@ impl Standalone {
     pub fn new(
         config: Config,
         cache: Arc<XdsCache>,
-        on_reject: RejectSink,
+        on_load: LoadSink,
         on_dns: Option<DnsSink>,
     ) -> Self {
         Standalone {
             config,
             cache,
-            on_reject,
+            on_load,
             on_dns,
         }
     }
@@ -115,11 +118,12 @@ impl Standalone {
                     npds_version = policies,
                     "policy published"
                 );
+                (self.on_load)(Ok(()));
                 true
             }
             Err(e) => {
                 error!(error = %e, "policy rejected; the last good policy stays in force");
-                (self.on_reject)(e);
+                (self.on_load)(Err(e));
                 false
             }
         }
@@ -133,7 +137,12 @@ impl Standalone {
         let mut watcher =
             match notify::recommended_watcher(move |res: notify::Result<notify::Event>| {
                 if let Ok(ev) = res {
-                    if ev.paths.iter().any(|p| is_policy_path(p, &watched)) {
+                    // Events were lost (the kernel queue overflowed): look again.
+                    let lost = ev.need_rescan();
+                    if lost
+                        || (may_change_content(&ev.kind)
+                            && ev.paths.iter().any(|p| is_policy_path(p, &watched)))
+                    {
                         // Full means a reload is already pending: coalesce.
                         let _ = tx.try_send(());
                     }
@@ -235,6 +244,24 @@ fn policy_state(config: &Config, t: &cnp::Translation) -> Result<PolicyState, St
     })
 }
 
+/// Whether an event of this kind can mean that a policy file changed. Not
+/// opening or reading one: inotify reports every open (notify asks for
+/// IN_OPEN), and each reload opens every policy file and directory, so
+/// counting opens made every reload schedule the next, forever. A writer
+/// closing its file still counts: its last write may have come after the
+/// reload its first one caused.
+fn may_change_content(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        EventKind::Any
+        | EventKind::Create(_)
+        | EventKind::Modify(_)
+        | EventKind::Remove(_)
+        | EventKind::Other => true,
+    }
+}
+
 fn is_policy_path(p: &Path, roots: &[PathBuf]) -> bool {
     roots
         .iter()
@@ -274,4 +301,37 @@ fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use notify::event::{CreateKind, DataChange, MetadataKind, ModifyKind, RemoveKind};
+
+    #[test]
+    fn opening_or_reading_a_policy_file_is_no_change() {
+        let cases = [
+            (EventKind::Access(AccessKind::Open(AccessMode::Any)), false),
+            (EventKind::Access(AccessKind::Read), false),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Read)),
+                false,
+            ),
+            (
+                EventKind::Access(AccessKind::Close(AccessMode::Write)),
+                true,
+            ),
+            (EventKind::Modify(ModifyKind::Data(DataChange::Any)), true),
+            (
+                EventKind::Modify(ModifyKind::Metadata(MetadataKind::Any)),
+                true,
+            ),
+            (EventKind::Create(CreateKind::File), true),
+            (EventKind::Remove(RemoveKind::File), true),
+            (EventKind::Other, true),
+        ];
+        for (kind, change) in cases {
+            assert_eq!(may_change_content(&kind), change, "{kind:?}");
+        }
+    }
 }

@@ -9,13 +9,16 @@
 //!   lasts; another address stays denied.
 //! - A dead upstream answers SERVFAIL, and so does an answer to another
 //!   question; malformed datagrams and frames are dropped or answered
-//!   FORMERR and the proxy keeps serving.
+//!   FORMERR and the proxy keeps serving; a query with any number of
+//!   questions but one is answered FORMERR and never forwarded (a second
+//!   question would smuggle an unjudged name to the server).
 //! - The cache survives a restart (`dns.cacheFile`, `portcullis fqdn list`).
 //! - The agent's side of the standalone DNS proxy protocol: policy over
 //!   `FQDNData/StreamPolicyState`, ACKs, `UpdateMappingRequest`.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_tests::dns::{dig, Dnsmasq};
@@ -430,6 +433,201 @@ fn answers_must_echo_the_question_in_any_case() {
         .unwrap_or_else(|| panic!("no event for support.github.com. in {log:?}"));
     assert_eq!(event["verdict"], "error", "{event}");
     assert_eq!(event["reason"], "answer is for another question", "{event}");
+}
+
+/// An upstream that records every message it receives, over UDP and TCP,
+/// and answers each with its first question, NOERROR and no records.
+fn start_recording_upstream(addr: SocketAddr) -> Arc<Mutex<Vec<Vec<u8>>>> {
+    fn answer(query: &[u8]) -> Option<Vec<u8>> {
+        let end = 12 + query.get(12..)?.iter().position(|b| *b == 0)?;
+        let mut reply = query.get(..end + 5)?.to_vec();
+        reply[2] |= 0x80; // QR: a response
+        reply[4..12].copy_from_slice(&[0, 1, 0, 0, 0, 0, 0, 0]);
+        Some(reply)
+    }
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let udp = UdpSocket::bind(addr).unwrap();
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 65535];
+        while let Ok((n, from)) = udp.recv_from(&mut buf) {
+            seen.lock().unwrap().push(buf[..n].to_vec());
+            if let Some(reply) = answer(&buf[..n]) {
+                let _ = udp.send_to(&reply, from);
+            }
+        }
+    });
+    let tcp = std::net::TcpListener::bind(addr).unwrap();
+    let seen = received.clone();
+    std::thread::spawn(move || {
+        for mut conn in tcp.incoming().flatten() {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                while let Some(query) = read_frame(&mut conn) {
+                    seen.lock().unwrap().push(query.clone());
+                    if let Some(reply) = answer(&query) {
+                        let _ = conn.write_all(&frame(&reply));
+                    }
+                }
+            });
+        }
+    });
+    received
+}
+
+/// A query for each of `names` (type A), in one message with recursion desired.
+fn raw_query(id: u16, names: &[&str]) -> Vec<u8> {
+    let mut m = id.to_be_bytes().to_vec();
+    m.extend_from_slice(&[0x01, 0x00]);
+    m.extend_from_slice(&(names.len() as u16).to_be_bytes());
+    m.extend_from_slice(&[0; 6]);
+    for name in names {
+        for label in name.split('.') {
+            m.push(label.len() as u8);
+            m.extend_from_slice(label.as_bytes());
+        }
+        m.extend_from_slice(&[0, 0, 1, 0, 1]);
+    }
+    m
+}
+
+/// The names of a raw message's questions, read from its header count.
+fn question_names(m: &[u8]) -> Vec<String> {
+    let count = u16::from_be_bytes([m[4], m[5]]);
+    let mut at = 12;
+    let mut names = Vec::new();
+    for _ in 0..count {
+        let mut labels = Vec::new();
+        while let Some(&len) = m.get(at).filter(|l| **l != 0) {
+            labels.push(String::from_utf8_lossy(&m[at + 1..at + 1 + len as usize]).into_owned());
+            at += 1 + len as usize;
+        }
+        names.push(labels.join("."));
+        at += 5;
+    }
+    names
+}
+
+fn frame(m: &[u8]) -> Vec<u8> {
+    let mut f = (m.len() as u16).to_be_bytes().to_vec();
+    f.extend_from_slice(m);
+    f
+}
+
+fn read_frame(s: &mut TcpStream) -> Option<Vec<u8>> {
+    let mut len = [0u8; 2];
+    s.read_exact(&mut len).ok()?;
+    let mut m = vec![0u8; usize::from(u16::from_be_bytes(len))];
+    s.read_exact(&mut m).ok()?;
+    Some(m)
+}
+
+/// `query` from the pod to the proxy over UDP and over TCP: the two replies.
+fn exchange_both(port: u16, query: &[u8]) -> [Vec<u8>; 2] {
+    let sock = UdpSocket::bind((CLIENT, 0)).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    sock.send_to(query, proxy(port)).unwrap();
+    let mut buf = [0u8; 65535];
+    let (n, _) = sock.recv_from(&mut buf).expect("a reply over UDP");
+    let udp = buf[..n].to_vec();
+
+    let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    s.bind(&SocketAddr::from((CLIENT.parse::<std::net::Ipv4Addr>().unwrap(), 0)).into())
+        .unwrap();
+    s.connect(&proxy(port).into()).unwrap();
+    let mut t: TcpStream = s.into();
+    t.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    t.write_all(&frame(query)).unwrap();
+    let tcp = read_frame(&mut t).expect("a reply over TCP");
+    [udp, tcp]
+}
+
+/// A second question is not judged, so it must never reach the server: a
+/// denied name riding behind an allowed one. Any count but one is answered
+/// FORMERR (ID echoed) over both transports and the upstream sees nothing;
+/// a one-question query still goes through, so the upstream does record.
+#[test]
+fn queries_without_exactly_one_question_get_formerr_and_are_never_forwarded() {
+    let up = upstream_addr();
+    let received = start_recording_upstream(up);
+    let (pc, port) = start_proxy(up, "", "        - matchName: \"api.github.com\"\n");
+
+    let smuggled = raw_query(0xD1D1, &["api.github.com", "support.github.com"]);
+    let reversed = raw_query(0xD2D2, &["support.github.com", "api.github.com"]);
+    let empty = raw_query(0xD0D0, &[]);
+    for (query, id) in [
+        (&smuggled, 0xD1D1u16),
+        (&reversed, 0xD2D2),
+        (&empty, 0xD0D0),
+    ] {
+        for (reply, transport) in exchange_both(port, query).iter().zip(["udp", "tcp"]) {
+            let what = format!("{transport}, {:?}: {reply:?}", question_names(query));
+            assert_eq!(u16::from_be_bytes([reply[0], reply[1]]), id, "{what}");
+            assert_eq!(reply[2] & 0x80, 0x80, "a response: {what}");
+            assert_eq!(reply[3] & 0x0F, 1, "rcode FORMERR: {what}");
+        }
+    }
+    // Control: one allowed question goes upstream, over both transports.
+    let one = raw_query(0x0101, &["api.github.com"]);
+    for reply in exchange_both(port, &one) {
+        assert_eq!(
+            (u16::from_be_bytes([reply[0], reply[1]]), reply[3] & 0x0F),
+            (0x0101, 0),
+            "{reply:?}\n{}",
+            pc.log()
+        );
+    }
+    let got: Vec<Vec<String>> = received
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|m| question_names(m))
+        .collect();
+    assert_eq!(
+        got,
+        vec![vec!["api.github.com".to_string()]; 2],
+        "the upstream received more than the two control queries"
+    );
+
+    let log = pc.access_log();
+    let malformed: Vec<_> = log
+        .iter()
+        .filter(|e| e["kind"] == "dns" && e["verdict"] == "malformed")
+        .collect();
+    assert_eq!(malformed.len(), 6, "{log:#?}");
+    for e in &malformed {
+        assert_eq!(e["rcode"], "FORMERR", "{e}");
+        assert_eq!(e["endpoint"], 1, "{e}");
+        assert_eq!(e["dst_identity"], 100, "{e}");
+    }
+    let reasons: Vec<&str> = malformed
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("2 questions"))
+            .count(),
+        4,
+        "{reasons:?}"
+    );
+    assert_eq!(
+        reasons
+            .iter()
+            .filter(|r| r.starts_with("0 questions"))
+            .count(),
+        2,
+        "{reasons:?}"
+    );
+    for transport in ["udp", "tcp"] {
+        assert_eq!(
+            pc.metric(&format!(
+                "portcullis_dns_queries_total{{protocol=\"{transport}\",verdict=\"malformed\"}}"
+            )),
+            3.0
+        );
+    }
 }
 
 /// The agent's side of `standalonednsproxy.FQDNData`: streams the states

@@ -90,3 +90,80 @@ fn startup_with_broken_policy_is_not_ready_and_fails_closed() {
     eventually("ready after the fix", || e.pc.admin_get("/ready").0 == 200);
     assert_eq!(curl(&[&e.url("/public/a")]).status, 200);
 }
+
+/// Lines of the log that contain `needle`.
+fn log_count(e: &common::Echo, needle: &str) -> usize {
+    e.pc.log().lines().filter(|l| l.contains(needle)).count()
+}
+
+/// One edit, one reload. Each reload opens the policy files, and the
+/// watcher took that open for an edit: after any change the policy was
+/// re-read and re-published every debounce period, forever, and a broken
+/// file was refused (logged, counted) six times a second.
+#[test]
+fn one_edit_is_one_reload_and_a_broken_edit_one_rejection() {
+    let e = common::echo();
+    let published = "policy published";
+    let settle = Duration::from_secs(3);
+    let loads = |result: &str| {
+        e.pc.metric(&format!(
+            "portcullis_policy_file_loads_total{{result=\"{result}\"}}"
+        ))
+    };
+    std::thread::sleep(Duration::from_millis(500));
+    let start = log_count(&e, published);
+    assert_eq!(start, 1, "{}", e.pc.log());
+
+    // Append a comment: the content changes, the policy does not.
+    let path = e.pc.path("policy.yaml");
+    let append = |line: &str| {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(line.as_bytes()).unwrap();
+    };
+    append("# one edit\n");
+    eventually("the reload", || log_count(&e, published) > start);
+    std::thread::sleep(settle);
+    assert_eq!(
+        log_count(&e, published),
+        start + 1,
+        "one edit, more than one reload:\n{}",
+        e.pc.log()
+    );
+    assert_eq!(loads("published"), 2.0);
+
+    // A touch (open, attributes, close after write): one reload too.
+    let out = std::process::Command::new("touch")
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    eventually("the reload", || log_count(&e, published) > start + 1);
+    std::thread::sleep(settle);
+    assert_eq!(log_count(&e, published), start + 2, "{}", e.pc.log());
+    assert_eq!(loads("published"), 3.0);
+
+    // A broken edit: refused once, counted once, logged once; and the last
+    // good policy keeps enforcing.
+    append("spec: [unclosed\n");
+    eventually("the rejection", || log_count(&e, "policy rejected") > 0);
+    std::thread::sleep(settle);
+    assert_eq!(
+        log_count(&e, "policy rejected"),
+        1,
+        "one broken edit, more than one rejection:\n{}",
+        e.pc.log()
+    );
+    assert_eq!(loads("rejected"), 1.0);
+    assert_eq!(
+        e.pc.metric("portcullis_policy_updates_total{result=\"rejected\"}"),
+        1.0
+    );
+    assert_eq!(loads("published"), 3.0);
+    assert_eq!(log_count(&e, published), start + 2);
+    assert_eq!(curl(&[&e.url("/public/a")]).status, 200);
+    assert_eq!(curl(&[&e.url("/private/a")]).status, 403);
+}

@@ -57,7 +57,7 @@ pub fn same_name(a: &Name, b: &Name) -> bool {
     }
 }
 
-/// A parsed query: the message and its first question, which alone is judged.
+/// A parsed query: the message and its one question, which is judged.
 #[derive(Debug)]
 pub struct Query {
     pub message: Message,
@@ -76,8 +76,11 @@ pub enum QueryError {
     NotAQuery,
     #[error("opcode {0:?} is not a standard query")]
     NotStandardQuery(OpCode),
-    #[error("no question")]
-    NoQuestion,
+    /// Any count but one. Policy judges one name, and whatever is judged
+    /// is all that may be forwarded: a second question would carry a
+    /// denied name past the judge to the server.
+    #[error("{0} questions where a query carries exactly one")]
+    QuestionCount(u16),
 }
 
 impl Query {
@@ -92,7 +95,15 @@ impl Query {
         if message.op_code() != OpCode::Query {
             return Err(QueryError::NotStandardQuery(message.op_code()));
         }
-        let q = message.queries().first().ok_or(QueryError::NoQuestion)?;
+        // The header's count is what the server will read; what hickory
+        // read must agree with it.
+        let count = u16::from_be_bytes([bytes[4], bytes[5]]);
+        let [q] = message.queries() else {
+            return Err(QueryError::QuestionCount(count));
+        };
+        if count != 1 {
+            return Err(QueryError::QuestionCount(count));
+        }
         let name = normalized_name(q.name());
         let qtype = q.query_type();
         Ok(Query {
@@ -275,7 +286,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_the_first_question_lowercased() {
+    fn parses_the_question_lowercased() {
         let q = Query::parse(&query("API.GitHub.com", RecordType::A, 77)).unwrap();
         assert_eq!(q.name, "api.github.com.");
         assert_eq!(q.qtype, RecordType::A);
@@ -311,9 +322,46 @@ mod tests {
         assert!(formerr(&resp).is_none(), "never answer a response");
         let mut noq = query("a.com", RecordType::A, 9)[..12].to_vec();
         noq[5] = 0;
-        assert!(matches!(Query::parse(&noq), Err(QueryError::NoQuestion)));
+        assert!(matches!(
+            Query::parse(&noq),
+            Err(QueryError::QuestionCount(0))
+        ));
         let fe = Message::from_vec(&formerr(&noq).unwrap()).unwrap();
         assert_eq!((fe.id(), fe.response_code()), (9, ResponseCode::FormErr));
+    }
+
+    /// A denied name in a second question must not ride along with an
+    /// allowed first one: any count but one is refused, as a whole.
+    #[test]
+    fn a_query_must_carry_exactly_one_question() {
+        let mut two = Message::new();
+        two.set_id(0x2222)
+            .set_recursion_desired(true)
+            .add_query(Q::query(
+                Name::from_str("allowed.example.").unwrap(),
+                RecordType::A,
+            ))
+            .add_query(Q::query(
+                Name::from_str("denied.example.").unwrap(),
+                RecordType::A,
+            ));
+        let two = two.to_vec().unwrap();
+        assert_eq!(&two[4..6], &[0, 2]);
+        assert!(matches!(
+            Query::parse(&two),
+            Err(QueryError::QuestionCount(2))
+        ));
+        let fe = Message::from_vec(&formerr(&two).unwrap()).unwrap();
+        assert_eq!(
+            (fe.id(), fe.response_code()),
+            (0x2222, ResponseCode::FormErr)
+        );
+        assert!(fe.queries().is_empty(), "no question is echoed");
+        // The most a header can claim; the questions are not there.
+        let mut many = query("a.com", RecordType::A, 3);
+        many[4..6].copy_from_slice(&[0xff, 0xff]);
+        assert!(matches!(Query::parse(&many), Err(QueryError::Malformed(_))));
+        assert!(Query::parse(&query("a.com", RecordType::A, 4)).is_ok());
     }
 
     #[test]

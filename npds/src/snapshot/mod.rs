@@ -47,8 +47,24 @@ pub struct Remote<'a> {
     pub fqdn: &'a [u32],
     /// The listener's `proxy_id` (its proxy port); 0 when it has none.
     pub proxy_id: u32,
-    /// TLS SNI, when the connection carried one.
-    pub sni: Option<&'a str>,
+    /// What the proxy knows of the connection's TLS server name.
+    pub sni: Sni<'a>,
+}
+
+/// A connection's TLS server name (SNI) as far as the proxy knows it. Rules
+/// with `server_names` depend on it, and an unknown name must never open
+/// what a known one would keep shut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sni<'a> {
+    /// The proxy did not read the ClientHello: the name is unknown. A deny
+    /// rule with `server_names` applies (it may name this connection); an
+    /// allow or pass rule with `server_names` does not.
+    Unread,
+    /// The ClientHello was read and carries no server name (or the
+    /// connection is not TLS): no rule with `server_names` applies.
+    Absent,
+    /// The server name the ClientHello carries.
+    Name(&'a str),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -131,10 +147,22 @@ impl Rule {
                 r.binary_search(&remote.identity).is_ok()
                     || remote.fqdn.iter().any(|id| r.binary_search(id).is_ok())
             })
-            && (self.server_names.is_empty()
-                || remote
-                    .sni
-                    .is_some_and(|sni| self.server_names.iter().any(|p| p.matches(sni))))
+            && self.applies_to_sni(remote.sni)
+    }
+
+    /// Whether the rule's `server_names` (none: any) select `sni`. With the
+    /// name unread, only a deny applies: enforcing a deny that might not
+    /// name this connection fails closed; honouring an allow that might
+    /// not would fail open.
+    fn applies_to_sni(&self, sni: Sni<'_>) -> bool {
+        if self.server_names.is_empty() {
+            return true;
+        }
+        match sni {
+            Sni::Name(name) => self.server_names.iter().any(|p| p.matches(name)),
+            Sni::Unread => self.verdict == RuleVerdict::Deny,
+            Sni::Absent => false,
+        }
     }
 
     fn has_header_matches(&self) -> bool {

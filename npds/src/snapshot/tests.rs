@@ -66,7 +66,7 @@ fn check(snap: &PolicySnapshot, cases: &[(u32, u16, bool, &str)]) {
             fqdn: &[],
             identity: *id,
             proxy_id: 0,
-            sni: None,
+            sni: Sni::Unread,
         };
         let got = ep
             .port(Direction::Ingress, Protocol::Tcp, *p)
@@ -175,16 +175,23 @@ fn proxy_id_and_sni_narrow_rules() {
         proxy_id: 0,
         sni,
     };
-    assert!(pr.allows_connection(&remote(Some("www.cilium.io"))).allowed);
-    assert!(!pr.allows_connection(&remote(Some("cilium.io"))).allowed);
-    assert!(!pr.allows_connection(&remote(None)).allowed);
+    assert!(
+        pr.allows_connection(&remote(Sni::Name("www.cilium.io")))
+            .allowed
+    );
+    assert!(
+        !pr.allows_connection(&remote(Sni::Name("cilium.io")))
+            .allowed
+    );
+    assert!(!pr.allows_connection(&remote(Sni::Absent)).allowed);
+    assert!(!pr.allows_connection(&remote(Sni::Unread)).allowed);
     let pr = ep.port(Direction::Ingress, Protocol::Tcp, 80).unwrap();
     assert!(
         pr.allows_connection(&Remote {
             fqdn: &[],
             identity: 5,
             proxy_id: 10001,
-            sni: None
+            sni: Sni::Unread
         })
         .allowed
     );
@@ -193,10 +200,69 @@ fn proxy_id_and_sni_narrow_rules() {
             fqdn: &[],
             identity: 5,
             proxy_id: 10002,
-            sni: None
+            sni: Sni::Unread
         })
         .allowed
     );
+}
+
+/// Rules with `server_names` under each state of the SNI. An unread name
+/// is one the deny may name (it applies) and the allow or pass may not (it
+/// does not); a connection without SNI matches no rule that names servers.
+#[test]
+fn server_names_rules_fail_closed_when_the_sni_is_unread() {
+    let names = |mut r: PortNetworkPolicyRule| {
+        r.server_names = vec!["*.forbidden.example".into()];
+        r
+    };
+    let allow_all = || rule("allow-all", 0, None, &[]);
+    let deny_sni = || names(rule("deny-sni", 0, Some(V::Deny(true)), &[]));
+    let allow_sni = || names(rule("allow-sni", 0, None, &[]));
+    // The pass rule skips the precedence-5 deny of everything when it applies.
+    let pass_sni = || names(rule("pass-sni", 10, Some(V::PassPrecedence(1)), &[]));
+    let deny_5 = || rule("deny-5", 5, Some(V::Deny(true)), &[]);
+    let snap = compile(policy(vec![
+        port(1001, 0, vec![allow_all(), deny_sni()]),
+        port(1002, 0, vec![allow_sni()]),
+        port(1003, 0, vec![pass_sni(), deny_5(), allow_all()]),
+    ]));
+    let ep = snap.endpoint("10.0.0.1".parse().unwrap()).unwrap();
+    let (bad, good) = (Sni::Name("x.forbidden.example"), Sni::Name("x.example"));
+    let cases: &[(u16, Sni<'_>, bool, &str)] = &[
+        (1001, Sni::Unread, false, "deny-sni"),
+        (1001, Sni::Absent, true, "allow-all"),
+        (1001, bad, false, "deny-sni"),
+        (1001, good, true, "allow-all"),
+        (1002, Sni::Unread, false, ""),
+        (1002, Sni::Absent, false, ""),
+        (1002, bad, true, "allow-sni"),
+        (1002, good, false, ""),
+        (1003, Sni::Unread, false, "deny-5"),
+        (1003, Sni::Absent, false, "deny-5"),
+        (1003, bad, true, "allow-all"),
+        (1003, good, false, "deny-5"),
+    ];
+    for (p, sni, allowed, by) in cases {
+        let remote = Remote {
+            fqdn: &[],
+            identity: 1,
+            proxy_id: 0,
+            sni: *sni,
+        };
+        let pr = ep.port(Direction::Ingress, Protocol::Tcp, *p).unwrap();
+        let v = pr.allows_connection(&remote);
+        assert_eq!(
+            (v.allowed, v.rule_name()),
+            (*allowed, *by),
+            "port {p}, {sni:?}"
+        );
+        // The L7 path decides the same.
+        assert_eq!(
+            pr.decide(&remote, |_| true).allowed,
+            *allowed,
+            "port {p}, {sni:?}"
+        );
+    }
 }
 
 #[test]
@@ -213,7 +279,7 @@ fn l7_judge_is_consulted_per_rule() {
         fqdn: &[],
         identity: 1,
         proxy_id: 0,
-        sni: None,
+        sni: Sni::Unread,
     };
     let mut seen = 0;
     let v = pr.decide(&remote, |_| {
@@ -420,7 +486,7 @@ fn fqdn_identities_of_an_address_are_selected_like_its_own() {
             fqdn,
             identity: 2,
             proxy_id: 0,
-            sni: None,
+            sni: Sni::Unread,
         };
         let v = pr.allows_connection(&r);
         (v.allowed, v.rule_name().to_string())

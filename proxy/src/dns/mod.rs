@@ -1,6 +1,6 @@
 //! The DNS proxy (shared spec §4, Cilium's `pkg/fqdn/dnsproxy`): queries
-//! over UDP and TCP, judged on their first question by the DNS policy of
-//! the source endpoint; allowed ones forwarded to the original server with
+//! over UDP and TCP, judged on their one question by the DNS policy of
+//! the source endpoint (any other question count is answered FORMERR); allowed ones forwarded to the original server with
 //! a fresh ID over the client's transport, answers relayed byte for byte
 //! (ID restored) after their addresses reach the FQDN cache and policy.
 //!
@@ -24,7 +24,7 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
 use l7_dns::message::same_name;
-use l7_dns::{harvest, Query, Rcode};
+use l7_dns::{harvest, Query, QueryError, Rcode};
 use serde::Serialize;
 use tracing::debug;
 
@@ -204,6 +204,33 @@ pub(crate) fn judge_query(
             // A response sent to us, or less than a header: nothing to answer.
             let reply = l7_dns::message::formerr(bytes);
             debug!(%client, error = %e, answered = reply.is_some(), "malformed DNS query");
+            if let QueryError::QuestionCount(_) = e {
+                // Well-formed DNS that a server would act on, each of its
+                // names unjudged: worth an access-log line, as a denial is.
+                log(shared, || {
+                    let (endpoint, server_identity) =
+                        shared.dns.policy().parties(client.ip(), server);
+                    DnsEvent {
+                        time: SystemTime::now(),
+                        listener: listener.clone(),
+                        protocol,
+                        src: client,
+                        dst: server,
+                        endpoint: endpoint.map(|e| e.id),
+                        src_identity: endpoint.map_or(0, |e| e.identity),
+                        dst_identity: server_identity,
+                        name: String::new(),
+                        qtype: String::new(),
+                        verdict: "malformed",
+                        rule: Arc::from(""),
+                        reason: e.to_string(),
+                        rcode: Rcode::FormErr.name().into(),
+                        upstream_latency_us: None,
+                        ips: Vec::new(),
+                        ttl: None,
+                    }
+                });
+            }
             return reply.map(Verdict::Reply);
         }
     };

@@ -206,11 +206,8 @@ impl DnsPolicy {
     /// `name` (lowercased, trailing dot)? The agent's `CheckAllowed`: an
     /// unknown source is refused; an unknown server is WORLD.
     pub fn judge(&self, src: IpAddr, dst: SocketAddr, proto: u8, name: &str) -> Judgement {
-        let server_identity = match self.endpoints.get(&dst.ip()) {
-            Some(ep) => ep.identity,
-            None => self.servers.lookup(dst.ip()),
-        };
-        let Some(endpoint) = self.endpoints.get(&src).copied() else {
+        let (endpoint, server_identity) = self.parties(src, dst);
+        let Some(endpoint) = endpoint else {
             return Judgement {
                 endpoint: None,
                 server_identity,
@@ -245,6 +242,17 @@ impl DnsPolicy {
                 "no DNS rule covers this server"
             },
         }
+    }
+
+    /// The local endpoint at `src` (if it is one) and the identity of the
+    /// server at `dst`: a local endpoint's, else the address's (WORLD when
+    /// unknown).
+    pub fn parties(&self, src: IpAddr, dst: SocketAddr) -> (Option<EndpointRef>, u32) {
+        let server_identity = match self.endpoints.get(&dst.ip()) {
+            Some(ep) => ep.identity,
+            None => self.servers.lookup(dst.ip()),
+        };
+        (self.endpoints.get(&src).copied(), server_identity)
     }
 
     pub fn dump(&self) -> serde_json::Value {
