@@ -5,11 +5,13 @@
 //! across rules). This crate knows nothing of xDS: it compiles Envoy
 //! `HeaderMatcher`s and Cilium header matches into [`HttpRules`], decides
 //! one request against them, normalizes the request path, checks request
-//! framing hygiene, and renders the deny responses.
+//! framing hygiene, keeps what is forwarded equal to what was judged
+//! (`forward`), and renders the deny responses.
 
 #![forbid(unsafe_code)]
 
 pub mod deny;
+pub mod forward;
 pub mod framing;
 pub mod hygiene;
 pub mod matcher;
@@ -17,6 +19,7 @@ pub mod normalize;
 pub mod rules;
 
 pub use deny::{bad_request_response, deny_response, error_response, is_grpc, ACCESS_DENIED_BODY};
+pub use forward::ForwardError;
 pub use framing::{FramingError, FramingScanner};
 pub use hygiene::{check_request_head, HygieneError};
 pub use matcher::{
