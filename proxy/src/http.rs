@@ -200,9 +200,6 @@ async fn handle(
         headers: HeaderLog::default(),
     };
 
-    if let Err(e) = l7_http::check_request_head(req.version(), req.headers()) {
-        return Ok(reject(shared, conn, rec, e.status(), e.to_string()));
-    }
     if req.version() == Version::HTTP_2 {
         if let Err(e) = forward::check_h2_authority(&req) {
             // RFC 9113 8.1.1: a malformed request is a stream error.
@@ -212,65 +209,10 @@ async fn handle(
             finish(shared, conn, rec, StatusCode::BAD_REQUEST, "rejected");
             return Err(h2::Reason::PROTOCOL_ERROR.into());
         }
-        // What `host` said is now the authority (`rec.host`), which goes
-        // upstream as `:authority` alone: origins such as nginx refuse a
-        // request that carries both.
-        req.headers_mut().remove(header::HOST);
-        if forward::header_list_size(&req) > MAX_HEAD_BYTES {
-            return Ok(reject(
-                shared,
-                conn,
-                rec,
-                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                format!("header list larger than {MAX_HEAD_BYTES} bytes"),
-            ));
-        }
-    } else if let Err(e) = forward::host_from_target(&mut req) {
-        return Ok(reject(
-            shared,
-            conn,
-            rec,
-            StatusCode::BAD_REQUEST,
-            e.to_string(),
-        ));
     }
-    if req.method() == Method::CONNECT {
-        return Ok(reject(
-            shared,
-            conn,
-            rec,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "CONNECT is not supported".into(),
-        ));
-    }
-    let path = match l7_http::normalize_path(&rec.path) {
-        Ok(p) => p,
-        Err(e) => {
-            return Ok(reject(
-                shared,
-                conn,
-                rec,
-                StatusCode::BAD_REQUEST,
-                e.to_string(),
-            ))
-        }
-    };
-    // Hop-by-hop headers go before the request is judged, so that the
-    // rules see exactly the headers the origin will get.
-    let upgrade = forward::requested_upgrade(&req, |p| settings.allows_upgrade(p)).and_then(|u| {
-        forward::strip_request_hop_by_hop(req.headers_mut(), u.is_some()).map(|()| u)
-    });
-    let upgrade = match upgrade {
-        Ok(u) => u,
-        Err(e) => {
-            return Ok(reject(
-                shared,
-                conn,
-                rec,
-                StatusCode::BAD_REQUEST,
-                e.to_string(),
-            ))
-        }
+    let (path, upgrade) = match prepare(&mut req, &rec.path, settings) {
+        Ok(prepared) => prepared,
+        Err((status, reason)) => return Ok(reject(shared, conn, rec, status, reason)),
     };
 
     // Judge under the policy current now; an update mid-request does not
@@ -323,6 +265,46 @@ async fn handle(
     }
 
     Ok(forward(req, path, upgrade, conn, shared, upstream, settings, rec).await)
+}
+
+/// Everything checked and settled before policy looks at a request: its
+/// framing headers, its authority, and which headers it keeps. Returns the
+/// normalized path and the upgrade to relay, or a refusal's status and why.
+fn prepare(
+    req: &mut Request<Incoming>,
+    raw_path: &str,
+    settings: &HttpSettings,
+) -> Result<(String, Option<String>), (StatusCode, String)> {
+    let bad = |e: &dyn std::fmt::Display| (StatusCode::BAD_REQUEST, e.to_string());
+    l7_http::check_request_head(req.version(), req.headers())
+        .map_err(|e| (e.status(), e.to_string()))?;
+    if req.version() == Version::HTTP_2 {
+        if forward::header_list_size(req) > MAX_HEAD_BYTES {
+            return Err((
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                format!("header list larger than {MAX_HEAD_BYTES} bytes"),
+            ));
+        }
+        // What `host` said is the authority now (`authority()`), which goes
+        // upstream as `:authority` alone: origins such as nginx refuse a
+        // request that carries both.
+        req.headers_mut().remove(header::HOST);
+    } else {
+        forward::host_from_target(req).map_err(|e| bad(&e))?;
+    }
+    if req.method() == Method::CONNECT {
+        return Err((
+            StatusCode::METHOD_NOT_ALLOWED,
+            "CONNECT is not supported".into(),
+        ));
+    }
+    let path = l7_http::normalize_path(raw_path).map_err(|e| bad(&e))?;
+    // Hop-by-hop headers go before the request is judged, so that the
+    // rules see exactly the headers the origin will get.
+    let upgrade =
+        forward::requested_upgrade(req, |p| settings.allows_upgrade(p)).map_err(|e| bad(&e))?;
+    forward::strip_request_hop_by_hop(req.headers_mut(), upgrade.is_some()).map_err(|e| bad(&e))?;
+    Ok((path, upgrade))
 }
 
 #[allow(clippy::too_many_arguments)] // one request's pieces, passed down once

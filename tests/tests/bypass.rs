@@ -286,6 +286,19 @@ fn h2c_cannot_be_configured_as_an_allowed_upgrade() {
     );
 }
 
+/// Sends each raw request on its own connection and checks the status.
+fn assert_statuses(addr: SocketAddr, cases: &[(&[u8], &str)]) {
+    for (req, want) in cases {
+        let resp = raw_exchange(addr, req);
+        assert_eq!(
+            resp.get(9..12),
+            Some(*want),
+            "{}: {resp:?}",
+            String::from_utf8_lossy(req)
+        );
+    }
+}
+
 fn host_policy() -> String {
     http_policy(
         r#"        - method: GET
@@ -322,15 +335,7 @@ fn absolute_form_targets_set_the_host_the_origin_gets() {
             "400",
         ),
     ];
-    for (req, want) in cases {
-        let resp = raw_exchange(addr, req);
-        assert_eq!(
-            resp.get(9..12),
-            Some(*want),
-            "{}: {resp:?}",
-            String::from_utf8_lossy(req)
-        );
-    }
+    assert_statuses(addr, cases);
     assert_eq!(
         origin.seen(),
         [
@@ -366,15 +371,7 @@ fn connection_cannot_remove_what_is_judged() {
             "200",
         ),
     ];
-    for (req, want) in cases {
-        let resp = raw_exchange(addr, req);
-        assert_eq!(
-            resp.get(9..12),
-            Some(*want),
-            "{}: {resp:?}",
-            String::from_utf8_lossy(req)
-        );
-    }
+    assert_statuses(addr, cases);
     assert_eq!(origin.seen(), ["GET /token host=other.example token=yes"]);
 }
 
