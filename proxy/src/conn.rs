@@ -97,6 +97,18 @@ impl ConnInfo {
         })
     }
 
+    /// Writes a connection event (refused, rejected or closed) to the
+    /// access log.
+    pub fn log_event(&self, shared: &Shared, verdict: &'static str, rule: String, reason: String) {
+        shared.access_log.log(Event::Connection(ConnectionEvent {
+            time: access_log::now(),
+            peers: self.peers.clone(),
+            verdict,
+            rule,
+            reason,
+        }));
+    }
+
     /// SO_MARK for connections to the original destination.
     pub fn upstream_mark(&self) -> u32 {
         crate::upstream::cilium_mark(self.direction, self.peers.src_identity)
@@ -165,13 +177,7 @@ pub async fn handle(
     if let Err(refusal) = conn.admit(&policy) {
         shared.metrics.connections_denied.inc();
         info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "connection denied; resetting");
-        shared.access_log.log(Event::Connection(ConnectionEvent {
-            time: access_log::now(),
-            peers: conn.peers.clone(),
-            verdict: "denied",
-            rule: refusal.rule,
-            reason: refusal.reason,
-        }));
+        conn.log_event(&shared, "denied", refusal.rule, refusal.reason);
         reset(stream);
         return;
     }
@@ -182,13 +188,7 @@ pub async fn handle(
         Err(refusal) => {
             shared.metrics.connections_rejected.inc();
             info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "no parser on this listener enforces the port's rules; resetting");
-            shared.access_log.log(Event::Connection(ConnectionEvent {
-                time: access_log::now(),
-                peers: conn.peers.clone(),
-                verdict: "rejected",
-                rule: refusal.rule,
-                reason: refusal.reason,
-            }));
+            conn.log_event(&shared, "rejected", refusal.rule, refusal.reason);
             reset(stream);
             return;
         }
@@ -244,13 +244,7 @@ pub async fn handle(
                 if let Err(refusal) = verdict {
                     info!(%peer, %dst, rule = %refusal.rule, reason = %refusal.reason, "policy no longer allows this connection; closing");
                     shared.metrics.connections_closed_by_policy.inc();
-                    shared.access_log.log(Event::Connection(ConnectionEvent {
-                        time: access_log::now(),
-                        peers: conn.peers.clone(),
-                        verdict: "closed",
-                        rule: refusal.rule,
-                        reason: refusal.reason,
-                    }));
+                    conn.log_event(&shared, "closed", refusal.rule, refusal.reason);
                     break;
                 }
             }

@@ -22,7 +22,7 @@ use npds::L7Rules;
 use tokio::net::TcpStream;
 use tracing::{debug, info, warn};
 
-use crate::access_log::{self, ConnectionEvent, Event, HttpEvent};
+use crate::access_log::{self, Event, HttpEvent};
 use crate::conn::ConnInfo;
 use crate::metrics::RequestVerdict;
 use crate::request_body::RequestBody;
@@ -144,13 +144,7 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
             settings.header_timeout
         );
         info!(src = %conn.peers.src, %reason, "closing");
-        shared.access_log.log(Event::Connection(ConnectionEvent {
-            time: access_log::now(),
-            peers: conn.peers.clone(),
-            verdict: "closed",
-            rule: String::new(),
-            reason,
-        }));
+        conn.log_event(&shared, "closed", String::new(), reason);
         return;
     }
     ended(connection.await)

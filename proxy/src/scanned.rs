@@ -15,7 +15,6 @@ use pin_project::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
-use crate::access_log::{self, ConnectionEvent, Event};
 use crate::conn::ConnInfo;
 use crate::metrics::RequestVerdict;
 use crate::state::Shared;
@@ -75,15 +74,8 @@ impl AsyncRead for Scanned {
                 let _ = this.inner.try_write(resp.as_bytes());
                 this.shared.metrics.request(RequestVerdict::Rejected);
                 tracing::info!(src = %this.conn.peers.src, reason = %e, "malformed HTTP/1 framing; closing");
-                this.shared
-                    .access_log
-                    .log(Event::Connection(ConnectionEvent {
-                        time: access_log::now(),
-                        peers: this.conn.peers.clone(),
-                        verdict: "rejected",
-                        rule: String::new(),
-                        reason: e.to_string(),
-                    }));
+                this.conn
+                    .log_event(this.shared, "rejected", String::new(), e.to_string());
                 Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)))
             }
         }
