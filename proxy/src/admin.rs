@@ -15,10 +15,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tracing::{debug, warn};
 
-use crate::listeners::ListenerManager;
+use crate::listeners::Listeners;
 use crate::state::Shared;
 
-pub async fn serve(listener: TcpListener, shared: Arc<Shared>, listeners: Arc<ListenerManager>) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, listeners: Arc<Listeners>) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -50,11 +50,7 @@ pub fn bind_addr(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
     Ok(l)
 }
 
-fn route(
-    req: &Request<Incoming>,
-    shared: &Shared,
-    listeners: &ListenerManager,
-) -> Response<Full<Bytes>> {
+fn route(req: &Request<Incoming>, shared: &Shared, listeners: &Listeners) -> Response<Full<Bytes>> {
     match req.uri().path() {
         "/ready" if shared.is_ready() => text(StatusCode::OK, "ready\n".into()),
         "/ready" => text(

@@ -333,24 +333,24 @@ async fn forward(
         Err(e) => {
             let (status, body) = if e.is_request_timeout() {
                 shared.metrics.request(RequestVerdict::Rejected);
-                (StatusCode::REQUEST_TIMEOUT, "request timeout\r\n")
+                (StatusCode::REQUEST_TIMEOUT, "request timeout")
             } else if e.is_downstream_fault() {
                 shared.metrics.request(RequestVerdict::Rejected);
                 (
                     StatusCode::BAD_REQUEST,
-                    "upstream connect error or disconnect/reset before headers\r\n",
+                    "upstream connect error or disconnect/reset before headers",
                 )
             } else {
                 shared.metrics.upstream_errors.inc();
                 (
                     StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream connect error or disconnect/reset before headers\r\n",
+                    "upstream connect error or disconnect/reset before headers",
                 )
             };
             warn!(error = %e, "upstream request failed");
             rec.reason = Some(e.to_string());
             finish(shared, conn, rec, status, "allowed");
-            let mut resp = plain(status, body);
+            let mut resp = local_reply(status, body);
             if status == StatusCode::REQUEST_TIMEOUT {
                 // The rest of the body may still be on its way: stop here.
                 resp.headers_mut()
@@ -392,7 +392,7 @@ async fn forward(
                 warn!(%reason, "upstream protocol switch refused");
                 rec.reason = Some(reason);
                 finish(shared, conn, rec, StatusCode::BAD_GATEWAY, "allowed");
-                let mut resp = plain(StatusCode::BAD_GATEWAY, "upstream switched protocols\r\n");
+                let mut resp = local_reply(StatusCode::BAD_GATEWAY, "upstream switched protocols");
                 resp.headers_mut()
                     .insert(header::CONNECTION, HeaderValue::from_static("close"));
                 return resp;
@@ -448,20 +448,15 @@ fn reject(
 ) -> Response<Body> {
     debug!(%reason, "request rejected");
     shared.metrics.request(RequestVerdict::Rejected);
-    let resp = plain(status, &format!("{reason}\r\n"));
+    let resp = local_reply(status, &reason);
     rec.reason = Some(reason);
     finish(shared, conn, rec, status, "rejected");
     resp
 }
 
-fn plain(status: StatusCode, body: &str) -> Response<Body> {
-    let mut resp = Response::new(Either::Right(Full::new(Bytes::copy_from_slice(
-        body.as_bytes(),
-    ))));
-    *resp.status_mut() = status;
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-    resp
+/// A reply the proxy makes itself: `reason` as a `text/plain` line.
+fn local_reply(status: StatusCode, reason: &str) -> Response<Body> {
+    l7_http::error_response(status, reason).map(|b| Either::Right(Full::new(b)))
 }
 
 fn finish(

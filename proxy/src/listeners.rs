@@ -1,5 +1,6 @@
-//! Listening sockets, the worker threads that accept on them, and the
-//! manager that opens and closes listeners as the config file and LDS say.
+//! Listening sockets, the worker threads that accept on them, and
+//! [`Listeners`], the set of open listeners, made to match what the config
+//! file and LDS say.
 //!
 //! Thread per core: each worker is a single-threaded tokio runtime with its
 //! own SO_REUSEPORT socket for every listener, and a connection lives its
@@ -158,13 +159,35 @@ struct Opened {
     generation: u64,
 }
 
-pub struct ListenerManager {
+/// Why a set of listeners was refused; nothing changed.
+#[derive(Debug, thiserror::Error)]
+pub enum ListenerError {
+    #[error("listener {name:?} is already defined by the {owner:?} source")]
+    OtherSource { name: String, owner: Source },
+    #[error("listener {name:?}: {addr} is already served by listener {other:?}")]
+    AddressInUse {
+        name: String,
+        addr: SocketAddr,
+        other: String,
+    },
+    #[error("listener {name:?}: cannot bind {addr}: {error}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        error: std::io::Error,
+    },
+    #[error("a worker is not taking listener changes")]
+    WorkerGone,
+}
+
+/// The open listeners and the workers that accept on them.
+pub struct Listeners {
     workers: Vec<mpsc::Sender<WorkerCmd>>,
     open: Mutex<HashMap<String, Opened>>,
     generations: AtomicU64,
 }
 
-impl ListenerManager {
+impl Listeners {
     /// Starts `workers` worker threads, each waiting for listeners to serve.
     pub fn start(workers: usize, shared: Arc<Shared>) -> anyhow::Result<Arc<Self>> {
         let mut senders = Vec::with_capacity(workers);
@@ -181,7 +204,7 @@ impl ListenerManager {
                 .context("spawning a worker thread")?;
             senders.push(tx);
         }
-        Ok(Arc::new(ListenerManager {
+        Ok(Arc::new(Listeners {
             workers: senders,
             open: Mutex::new(HashMap::new()),
             generations: AtomicU64::new(0),
@@ -191,16 +214,16 @@ impl ListenerManager {
     /// Makes the listeners of `source` exactly `specs`. All or nothing:
     /// every new socket is bound before anything is closed, and any failure
     /// leaves the listeners as they were.
-    pub fn reconcile(&self, source: Source, specs: Vec<ListenerSpec>) -> Result<(), String> {
+    pub fn reconcile(&self, source: Source, specs: Vec<ListenerSpec>) -> Result<(), ListenerError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let mut to_open = Vec::new();
         for spec in &specs {
             if let Some(o) = open.get(&spec.name) {
                 if o.source != source {
-                    return Err(format!(
-                        "listener {:?} is already defined by the {:?} source",
-                        spec.name, o.source
-                    ));
+                    return Err(ListenerError::OtherSource {
+                        name: spec.name.clone(),
+                        owner: o.source,
+                    });
                 }
                 if o.spec == *spec {
                     continue;
@@ -214,10 +237,11 @@ impl ListenerManager {
                     .filter(|o| o.spec.name != spec.name)
                     .find(|o| o.spec.addresses.contains(addr))
                 {
-                    return Err(format!(
-                        "listener {:?}: {addr} is already served by listener {:?}",
-                        spec.name, other.spec.name
-                    ));
+                    return Err(ListenerError::AddressInUse {
+                        name: spec.name.clone(),
+                        addr: *addr,
+                        other: other.spec.name.clone(),
+                    });
                 }
             }
             to_open.push(spec.clone());
@@ -237,7 +261,11 @@ impl ListenerManager {
                         Ok((tcp, udp))
                     })
                     .collect::<std::io::Result<Vec<_>>>()
-                    .map_err(|e| format!("listener {:?}: cannot bind {addr}: {e}", spec.name))?;
+                    .map_err(|error| ListenerError::Bind {
+                        name: spec.name.clone(),
+                        addr: *addr,
+                        error,
+                    })?;
                 per_addr.push((*addr, sockets));
             }
             bound.push((spec.clone(), per_addr));
@@ -256,7 +284,7 @@ impl ListenerManager {
                         udp,
                     };
                     if tx.try_send(cmd).is_err() {
-                        return Err("a worker is not taking listener changes".into());
+                        return Err(ListenerError::WorkerGone);
                     }
                 }
                 info!(name = %spec.name, %addr, direction = spec.direction.as_str(), ?source, "listening");
@@ -337,13 +365,11 @@ fn listener_for(spec: &ListenerSpec, addr: SocketAddr) -> Listener {
 
 /// Opens the config file's listeners at start; a failure there is fatal.
 pub fn open_config_listeners(
-    manager: &ListenerManager,
+    listeners: &Listeners,
     configs: &[ListenerConfig],
 ) -> anyhow::Result<()> {
     let specs = configs.iter().map(ListenerSpec::from_config).collect();
-    manager
-        .reconcile(Source::Config, specs)
-        .map_err(anyhow::Error::msg)
+    Ok(listeners.reconcile(Source::Config, specs)?)
 }
 
 async fn worker(mut rx: mpsc::Receiver<WorkerCmd>, shared: Arc<Shared>) {

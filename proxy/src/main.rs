@@ -336,8 +336,8 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
             .with_context(|| format!("dns.fqdnData: {target}"))?;
     }
     tokio::spawn(dns::fqdn::Fqdn::maintain(shared.clone()));
-    let manager = listeners::ListenerManager::start(workers, shared.clone())?;
-    listeners::open_config_listeners(&manager, &config.listeners)?;
+    let listeners = listeners::Listeners::start(workers, shared.clone())?;
+    listeners::open_config_listeners(&listeners, &config.listeners)?;
 
     let admin_addr = config.admin;
     let target = match xds_target {
@@ -348,7 +348,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     let _ = shared
         .metrics
         .xds
-        .set(xds::start(&target, &shared, &manager));
+        .set(xds::start(&target, &shared, &listeners));
 
     let admin =
         admin::bind_addr(admin_addr).with_context(|| format!("admin: binding {admin_addr}"))?;
@@ -356,7 +356,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     tokio::spawn(admin::serve(
         TcpListener::from_std(admin)?,
         shared.clone(),
-        manager,
+        listeners,
     ));
 
     wait_for_shutdown().await?;

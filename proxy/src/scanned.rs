@@ -60,18 +60,11 @@ impl AsyncRead for Scanned {
             }
             Err(e) => {
                 buf.set_filled(before);
-                let status = e.status();
-                let body = format!("{e}\r\n");
-                let resp = format!(
-                    "HTTP/1.1 {} {}\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    status.as_u16(),
-                    status.canonical_reason().unwrap_or(""),
-                    body.len()
-                );
+                let resp = l7_http::error_response_h1(e.status(), &e.to_string());
                 // A short reply into an idle socket's send buffer: a
                 // non-blocking write is enough, and if it cannot go the
                 // connection is closed regardless.
-                let _ = this.inner.try_write(resp.as_bytes());
+                let _ = this.inner.try_write(&resp);
                 this.shared.metrics.request(RequestVerdict::Rejected);
                 tracing::info!(src = %this.conn.peers.src, reason = %e, "malformed HTTP/1 framing; closing");
                 this.conn

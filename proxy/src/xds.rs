@@ -15,7 +15,7 @@ use npds::{IdentityTable, PolicySnapshot};
 use sds::SecretStore;
 use tracing::{debug, info};
 
-use crate::listeners::{ListenerManager, ListenerSpec, Source};
+use crate::listeners::{ListenerSpec, Listeners, Source};
 
 use crate::state::Shared;
 
@@ -125,7 +125,7 @@ fn named<M: prost::Message + Default>(
 /// LDS: the agent's proxy listeners, opened and closed to match.
 struct Lds {
     shared: Arc<Shared>,
-    manager: Arc<ListenerManager>,
+    manager: Arc<Listeners>,
 }
 
 impl Resources for Lds {
@@ -137,7 +137,9 @@ impl Resources for Lds {
                     debug!(name = %ignored.name, reason = %ignored.reason, "listener ignored");
                 }
                 let specs = set.listeners.iter().map(ListenerSpec::from_lds).collect();
-                self.manager.reconcile(Source::Lds, specs)
+                self.manager
+                    .reconcile(Source::Lds, specs)
+                    .map_err(|e| e.to_string())
             });
         settle(&self.shared, "LDS", result, |()| {
             info!(version, listeners = resources.len(), "listeners applied");
@@ -173,7 +175,7 @@ pub struct Stream {
 }
 
 /// Starts the NPDS, NPHDS, SDS, LDS and CDS subscriptions against `target`.
-pub fn start(target: &str, shared: &Arc<Shared>, manager: &Arc<ListenerManager>) -> Vec<Stream> {
+pub fn start(target: &str, shared: &Arc<Shared>, manager: &Arc<Listeners>) -> Vec<Stream> {
     let subs: Vec<(Path, Arc<dyn Resources>)> = vec![
         (
             Path::NetworkPolicies,

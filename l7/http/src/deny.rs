@@ -1,4 +1,6 @@
-//! Local replies: the policy deny and request rejections.
+//! Local replies, all built here: the policy deny, and every error the
+//! proxy answers itself ([`error_response`]; [`error_response_h1`] is the
+//! same reply as raw HTTP/1.1 bytes, for a socket hyper no longer reads).
 //!
 //! The deny mirrors cilium-envoy: its `cilium.l7policy` filter calls
 //! Envoy's `sendLocalReply(403, "Access denied\r\n")`. For a plain HTTP
@@ -63,11 +65,6 @@ pub fn deny_response(grpc: bool) -> Response<Bytes> {
     )
 }
 
-/// `400 Bad Request` with `reason` and CRLF as a `text/plain` body.
-pub fn bad_request_response(reason: &str) -> Response<Bytes> {
-    error_response(StatusCode::BAD_REQUEST, reason)
-}
-
 /// `status` with `reason` and CRLF as a `text/plain` body, e.g. for
 /// [`crate::HygieneError::status`]. CR, LF and other control bytes in
 /// `reason` are replaced by spaces so the body stays a single line.
@@ -78,6 +75,27 @@ pub fn error_response(status: StatusCode, reason: &str) -> Response<Bytes> {
         .collect();
     body.extend_from_slice(b"\r\n");
     text_response(status, Bytes::from(body))
+}
+
+/// [`error_response`] serialized as an HTTP/1.1 response that closes the
+/// connection, for a reply written straight to the socket.
+pub fn error_response_h1(status: StatusCode, reason: &str) -> Vec<u8> {
+    let resp = error_response(status, reason);
+    let mut out = format!(
+        "HTTP/1.1 {} {}\r\n",
+        status.as_u16(),
+        status.canonical_reason().unwrap_or("")
+    )
+    .into_bytes();
+    for (name, value) in resp.headers() {
+        out.extend_from_slice(name.as_str().as_bytes());
+        out.extend_from_slice(b": ");
+        out.extend_from_slice(value.as_bytes());
+        out.extend_from_slice(b"\r\n");
+    }
+    out.extend_from_slice(b"connection: close\r\n\r\n");
+    out.extend_from_slice(resp.body());
+    out
 }
 
 fn text_response(status: StatusCode, body: Bytes) -> Response<Bytes> {
@@ -177,7 +195,7 @@ mod tests {
 
     #[test]
     fn error_responses() {
-        let r = bad_request_response("encoded slash in path");
+        let r = error_response(StatusCode::BAD_REQUEST, "encoded slash in path");
         assert_eq!(r.status(), StatusCode::BAD_REQUEST);
         assert_eq!(r.body().as_ref(), b"encoded slash in path\r\n");
         assert_eq!(r.headers()[CONTENT_LENGTH], "23");
@@ -186,5 +204,11 @@ mod tests {
         let r = error_response(StatusCode::NOT_IMPLEMENTED, "bad\r\nInjected: yes");
         assert_eq!(r.status(), StatusCode::NOT_IMPLEMENTED);
         assert_eq!(r.body().as_ref(), b"bad  Injected: yes\r\n");
+
+        let raw = error_response_h1(StatusCode::BAD_REQUEST, "bad\nframing");
+        assert_eq!(
+            String::from_utf8(raw).unwrap(),
+            "HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\ncontent-length: 13\r\nconnection: close\r\n\r\nbad framing\r\n"
+        );
     }
 }

@@ -18,7 +18,7 @@ pub mod matcher;
 pub mod normalize;
 pub mod rules;
 
-pub use deny::{bad_request_response, deny_response, error_response, is_grpc, ACCESS_DENIED_BODY};
+pub use deny::{deny_response, error_response, error_response_h1, is_grpc, ACCESS_DENIED_BODY};
 pub use forward::ForwardError;
 pub use framing::{FramingError, FramingScanner};
 pub use hygiene::{check_request_head, HygieneError};
