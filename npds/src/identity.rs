@@ -145,19 +145,23 @@ impl IdentityTable {
     }
 }
 
+/// Why a host address was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum AddressError {
+    #[error("{0:?} is not an IP address or CIDR")]
+    Syntax(String),
+    #[error("{0:?} has host bits set (did you mean {1}?)")]
+    HostBits(String, IpNet),
+}
+
 /// An address is a bare IP (a host route) or a CIDR whose host bits are zero.
-fn parse_prefix(s: &str) -> Result<IpNet, String> {
+fn parse_prefix(s: &str) -> Result<IpNet, AddressError> {
     if let Ok(ip) = s.parse::<IpAddr>() {
         return Ok(IpNet::from(ip));
     }
-    let net: IpNet = s
-        .parse()
-        .map_err(|_| format!("{s:?} is not an IP address or CIDR"))?;
+    let net: IpNet = s.parse().map_err(|_| AddressError::Syntax(s.into()))?;
     if net.trunc() != net {
-        return Err(format!(
-            "{s:?} has host bits set (did you mean {}?)",
-            net.trunc()
-        ));
+        return Err(AddressError::HostBits(s.into(), net.trunc()));
     }
     Ok(net)
 }

@@ -21,10 +21,10 @@ pub mod xds;
 
 pub use convert::{http_rule_spec, kafka_rule_spec};
 pub use dump::{EndpointDump, PortDump, RuleDump, SnapshotDump, UnenforceableDump};
-pub use error::PolicyError;
-pub use identity::{IdentityTable, WORLD};
+pub use error::{PolicyError, Reason};
+pub use identity::{AddressError, IdentityTable, WORLD};
 pub use snapshot::{
     Direction, EndpointPolicy, GenericRules, L7Kind, L7Rules, PolicySnapshot, PortRules, Remote,
     Rule, RuleVerdict, Sni, Verdict,
 };
-pub use sni::SniPattern;
+pub use sni::{SniPattern, SniPatternError};

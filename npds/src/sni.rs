@@ -4,6 +4,21 @@
 
 use regex::Regex;
 
+/// Why a server name pattern is refused.
+#[derive(Debug, thiserror::Error)]
+pub enum SniPatternError {
+    #[error("empty server name pattern")]
+    Empty,
+    #[error("server name pattern {0:?} has a trailing dot")]
+    TrailingDot(String),
+    #[error("server name pattern {0:?} has an empty label")]
+    EmptyLabel(String),
+    #[error("server name pattern {0:?} has invalid character {1:?}")]
+    Character(String, char),
+    #[error("server name pattern {0:?}: {1}")]
+    Regex(String, regex::Error),
+}
+
 #[derive(Debug, Clone)]
 pub struct SniPattern {
     source: String,
@@ -12,14 +27,12 @@ pub struct SniPattern {
 
 impl SniPattern {
     /// Compiles a pattern; the error says what is wrong with it.
-    pub fn new(pattern: &str) -> Result<Self, String> {
+    pub fn new(pattern: &str) -> Result<Self, SniPatternError> {
         if pattern.is_empty() {
-            return Err("empty server name pattern".into());
+            return Err(SniPatternError::Empty);
         }
         if pattern.ends_with('.') {
-            return Err(format!(
-                "server name pattern {pattern:?} has a trailing dot"
-            ));
+            return Err(SniPatternError::TrailingDot(pattern.into()));
         }
         let lower = pattern.to_ascii_lowercase();
         if lower == "*" {
@@ -28,9 +41,7 @@ impl SniPattern {
         let mut re = String::from("^");
         for (i, label) in lower.split('.').enumerate() {
             if label.is_empty() {
-                return Err(format!(
-                    "server name pattern {pattern:?} has an empty label"
-                ));
+                return Err(SniPatternError::EmptyLabel(pattern.into()));
             }
             let last = i == lower.split('.').count() - 1;
             if label.chars().all(|c| c == '*') && label.len() >= 2 {
@@ -46,11 +57,7 @@ impl SniPattern {
                 match c {
                     '*' => re.push_str("[-a-z0-9_]*"),
                     'a'..='z' | '0'..='9' | '-' | '_' => re.push(c),
-                    _ => {
-                        return Err(format!(
-                            "server name pattern {pattern:?} has invalid character {c:?}"
-                        ))
-                    }
+                    _ => return Err(SniPatternError::Character(pattern.into(), c)),
                 }
             }
             if !last {
@@ -61,8 +68,8 @@ impl SniPattern {
         Self::build(pattern, &re)
     }
 
-    fn build(source: &str, re: &str) -> Result<Self, String> {
-        let regex = Regex::new(re).map_err(|e| format!("server name pattern {source:?}: {e}"))?;
+    fn build(source: &str, re: &str) -> Result<Self, SniPatternError> {
+        let regex = Regex::new(re).map_err(|e| SniPatternError::Regex(source.into(), e))?;
         Ok(SniPattern {
             source: source.to_string(),
             regex,
