@@ -107,7 +107,7 @@ fn route(req: &Request<Incoming>, shared: &Shared, listeners: &Listeners) -> Res
                 "policy": policy.snapshot.dump(),
                 "identities": identities,
                 "last_rejection": shared.last_rejection(),
-                "secrets": shared.secrets().dump(),
+                "secrets": shared.policy().secrets.dump(),
                 "missing_secrets": shared.missing_secrets(),
                 "dns": {
                     "policy": shared.dns.policy().dump(),

@@ -25,6 +25,7 @@ use tracing::{debug, info, warn};
 use crate::access_log::{self, Event, HttpEvent};
 use crate::conn::ConnInfo;
 use crate::metrics::RequestVerdict;
+use crate::policy::HttpSettings;
 use crate::request_body::RequestBody;
 use crate::scanned::Scanned;
 use crate::state::Shared;
@@ -46,71 +47,29 @@ const H2_HEADER_LIST_SETTING: u32 = 256 * 1024;
 const H2_PING_EVERY: Duration = Duration::from_secs(30);
 const H2_PING_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The settings every HTTP connection runs under (`http:` in the config).
-#[derive(Debug, Clone)]
-pub struct HttpSettings {
-    /// From accept (or the end of the previous exchange) to a whole head.
-    pub header_timeout: Duration,
-    /// From a request's head to the end of its body; `None`: no limit.
-    pub request_timeout: Option<Duration>,
-    /// `Upgrade` protocols relayed, lowercase.
-    pub upgrades: Box<[Box<str>]>,
-}
-
-impl Default for HttpSettings {
-    fn default() -> Self {
-        HttpSettings::from(&crate::config::HttpConfig::default())
-    }
-}
-
-impl From<&crate::config::HttpConfig> for HttpSettings {
-    fn from(c: &crate::config::HttpConfig) -> Self {
-        HttpSettings {
-            header_timeout: Duration::from_millis(c.header_timeout_ms.max(1)),
-            request_timeout: (c.request_timeout_ms > 0)
-                .then(|| Duration::from_millis(c.request_timeout_ms)),
-            upgrades: c
-                .upgrades
-                .iter()
-                .map(|u| u.to_ascii_lowercase().into())
-                .collect(),
-        }
-    }
-}
-
-impl HttpSettings {
-    fn allows_upgrade(&self, protocol: &str) -> bool {
-        // A protocol may carry a version (`websocket/13`); the name decides.
-        let name = protocol.split('/').next().unwrap_or("");
-        self.upgrades
-            .iter()
-            .any(|u| u.eq_ignore_ascii_case(protocol) || u.eq_ignore_ascii_case(name))
-    }
-}
-
 pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) {
-    let settings = shared.http_settings();
+    let limits = shared.policy().limits.clone();
     let upstream = Arc::new(Upstream::new(conn.dst, conn.upstream_mark()));
     let io = Scanned::new(stream, conn.clone(), shared.clone());
     let seen_request = Arc::new(AtomicBool::new(false));
     let svc = {
-        let (conn, shared, settings, seen) = (
+        let (conn, shared, limits, seen) = (
             conn.clone(),
             shared.clone(),
-            settings.clone(),
+            limits.clone(),
             seen_request.clone(),
         );
         service_fn(move |req| {
             seen.store(true, Ordering::Relaxed);
-            let (conn, shared, upstream, settings) = (
+            let (conn, shared, upstream, limits) = (
                 conn.clone(),
                 shared.clone(),
                 upstream.clone(),
-                settings.clone(),
+                limits.clone(),
             );
             // Boxed: the request's future is a few KB, and hyper moves the
             // service future on every HTTP/2 stream spawn and completion.
-            Box::pin(async move { handle(req, &conn, &shared, &upstream, &settings).await })
+            Box::pin(async move { handle(req, &conn, &shared, &upstream, &limits.http).await })
         })
     };
     let mut builder = auto::Builder::new(TokioExecutor::new());
@@ -120,7 +79,7 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         .max_headers(MAX_HEADERS)
         .keep_alive(true)
         .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout);
+        .header_read_timeout(limits.http.header_timeout);
     builder
         .http2()
         .max_header_list_size(H2_HEADER_LIST_SETTING)
@@ -136,14 +95,14 @@ pub async fn serve(stream: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
     // nothing, or too little, is closed when the time is up.
     tokio::select! {
         result = &mut connection => return ended(result),
-        () = tokio::time::sleep(settings.header_timeout) => {}
+        () = tokio::time::sleep(limits.http.header_timeout) => {}
     }
     if !seen_request.load(Ordering::Relaxed) {
         let reason = format!(
             "no request head within {:?} of accept",
-            settings.header_timeout
+            limits.http.header_timeout
         );
-        info!(src = %conn.peers.src, %reason, "closing");
+        info!(%reason, "closing");
         conn.log_event(&shared, "closed", String::new(), reason);
         return;
     }
@@ -197,7 +156,7 @@ async fn handle(
     if req.version() == Version::HTTP_2 {
         if let Err(e) = forward::check_h2_authority(&req) {
             // RFC 9113 8.1.1: a malformed request is a stream error.
-            info!(src = %conn.peers.src, reason = %e, "malformed HTTP/2 request; resetting the stream");
+            info!(reason = %e, "malformed HTTP/2 request; resetting the stream");
             rec.reason = Some(e.to_string());
             shared.metrics.request(RequestVerdict::Rejected);
             finish(shared, conn, rec, StatusCode::BAD_REQUEST, "rejected");
@@ -226,7 +185,7 @@ async fn handle(
                 headers: req.headers_mut(),
             };
             let log = &mut rec.headers;
-            let secrets = shared.secrets();
+            let secrets = &shared.policy().secrets;
             let v = rules.decide(&remote, |l7| match l7 {
                 L7Rules::None => true,
                 L7Rules::Http(h) => h.matches(&mut head, &**secrets, log),

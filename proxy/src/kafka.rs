@@ -174,7 +174,7 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         Ok(s) => s,
         Err(e) => {
             shared.metrics.upstream_errors.inc();
-            info!(dst = %conn.dst, error = %e, "kafka: broker connect failed");
+            info!(error = %e, "kafka: broker connect failed");
             return;
         }
     };
@@ -209,10 +209,10 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
     };
     if let Err(e) = result {
         match e {
-            Closed::Io(e) => debug!(src = %conn.peers.src, error = %e, "kafka: connection ended"),
+            Closed::Io(e) => debug!(error = %e, "kafka: connection ended"),
             e => {
                 shared.metrics.kafka_closed.inc();
-                info!(src = %conn.peers.src, dst = %conn.dst, error = %e, "kafka: closing connection");
+                info!(error = %e, "kafka: closing connection");
             }
         }
     }
@@ -279,7 +279,7 @@ async fn request_half(
         let head_pipe = allowed_head.as_ref().and_then(|_| {
             pipe.get_or_insert_with(|| {
                 Pipe::new().map_err(|e| {
-                    info!(src = %conn.peers.src, error = %e, "kafka: no pipe, copying frames");
+                    info!(error = %e, "kafka: no pipe, copying frames");
                 })
             })
             .as_ref()
@@ -351,7 +351,7 @@ async fn request_half(
                 });
             };
             event.error_code = Some(l7_kafka::deny::main_error(&body));
-            debug!(src = %conn.peers.src, key = ?req.api_key, topics = ?event.topics, "kafka: request denied");
+            debug!(key = ?req.api_key, topics = ?event.topics, "kafka: request denied");
             if req.api_key == ApiKey::Metadata {
                 let slot = Slot::ScrubMetadata {
                     correlation_id: req.correlation_id,

@@ -419,7 +419,7 @@ async fn accept_loop(socket: TcpListener, listener: Arc<Listener>, shared: Arc<S
                     if listener.protocol == ListenerProtocol::Dns {
                         crate::dns::handle_tcp(stream, peer, listener, shared).await;
                     } else {
-                        conn::handle(stream, peer, listener, shared).await;
+                        crate::accept::handle(stream, peer, listener, shared).await;
                     }
                     drop(slot);
                 });

@@ -2,6 +2,7 @@
 //! protocols. This crate owns sockets, runtimes and wiring; policy lives in
 //! `npds`, HTTP rules in `l7-http`, CNP translation in `cnp`.
 
+mod accept;
 mod access_log;
 mod admin;
 mod config;
@@ -13,6 +14,7 @@ mod listeners;
 mod metrics;
 mod orig_dst;
 mod parser;
+mod policy;
 mod request_body;
 mod scanned;
 mod splice;
@@ -327,7 +329,9 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     let shared = Arc::new(Shared::new(access_log, &needs));
 
     shared.set_max_connections(config.max_connections);
-    shared.set_http_settings(http::HttpSettings::from(&config.http));
+    shared.publish(policy::Change::Limits(Arc::new(policy::Limits {
+        http: policy::HttpSettings::from(&config.http),
+    })));
     shared.kafka.configure(&config.kafka);
     shared.dns.configure(&config.dns, &shared);
     if let Some(target) = &config.dns.fqdn_data {

@@ -19,7 +19,15 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use crate::xds::Stream;
+use npds::xds::client::SubscriptionStats;
+use npds::xds::grpc::Path;
+
+/// A running xDS subscription's name and counters, for metrics and dumps.
+#[derive(Debug)]
+pub struct Stream {
+    pub path: Path,
+    pub stats: Arc<SubscriptionStats>,
+}
 
 /// xDS subscription metrics, read from the subscriptions at scrape time.
 #[derive(Debug)]

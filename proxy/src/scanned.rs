@@ -66,7 +66,7 @@ impl AsyncRead for Scanned {
                 // connection is closed regardless.
                 let _ = this.inner.try_write(&resp);
                 this.shared.metrics.request(RequestVerdict::Rejected);
-                tracing::info!(src = %this.conn.peers.src, reason = %e, "malformed HTTP/1 framing; closing");
+                tracing::info!(reason = %e, "malformed HTTP/1 framing; closing");
                 this.conn
                     .log_event(this.shared, "rejected", String::new(), e.to_string());
                 Poll::Ready(Err(io::Error::new(io::ErrorKind::InvalidData, e)))

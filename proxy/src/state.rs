@@ -1,33 +1,18 @@
-//! What the control plane publishes and the data plane reads: the policy
-//! snapshot and identity table, swapped whole through one `ArcSwap`.
-//!
-//! NPDS and NPHDS arrive on separate streams, so each update replaces its
-//! half and keeps the other; either way a reader sees one consistent pair.
-//! Every swap bumps a `watch` generation that long-lived connections wait
-//! on to judge themselves again.
+//! What every connection shares: the published [`Policy`] (see
+//! proxy/src/policy.rs), the connection cap, readiness, the last refused
+//! update, metrics and the access log.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use arc_swap::ArcSwap;
-use npds::{IdentityTable, PolicySnapshot};
-use sds::SecretStore;
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
 use crate::metrics::Metrics;
-
-/// One consistent view of policy: endpoints' rules and peers' identities.
-#[derive(Debug, Default, Clone)]
-pub struct PolicyState {
-    pub snapshot: Arc<PolicySnapshot>,
-    pub identities: Arc<IdentityTable>,
-    /// Addresses learnt from DNS answers → the `toFQDNs` identities they carry.
-    pub fqdn: Arc<crate::dns::fqdn::FqdnIdentities>,
-}
+use crate::policy::{Change, Policy, PolicyStore};
 
 /// The last update that was refused, for `/config_dump`.
 #[derive(Debug, Clone, Serialize)]
@@ -38,16 +23,13 @@ pub struct Rejection {
 }
 
 pub struct Shared {
-    policy: ArcSwap<PolicyState>,
+    policy: PolicyStore,
     open_connections: AtomicUsize,
     max_connections: AtomicUsize,
-    secrets: ArcSwap<SecretStore>,
-    changed: watch::Sender<u64>,
     /// What must have arrived before `/ready` says yes.
     pending: Mutex<BTreeSet<&'static str>>,
     ready: AtomicBool,
     last_rejection: Mutex<Option<Rejection>>,
-    http: ArcSwap<crate::http::HttpSettings>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
     pub kafka: crate::kafka::KafkaState,
@@ -60,29 +42,17 @@ impl Shared {
         let metrics = Metrics::new();
         access_log.count_drops_in(metrics.access_log_dropped.clone());
         Shared {
-            policy: ArcSwap::from_pointee(PolicyState::default()),
+            policy: PolicyStore::default(),
             open_connections: AtomicUsize::new(0),
             max_connections: AtomicUsize::new(usize::MAX),
-            secrets: ArcSwap::from_pointee(SecretStore::default()),
-            changed: watch::channel(0).0,
             pending: Mutex::new(needs.iter().copied().collect()),
             ready: AtomicBool::new(needs.is_empty()),
             last_rejection: Mutex::new(None),
-            http: ArcSwap::from_pointee(crate::http::HttpSettings::default()),
             metrics,
             access_log,
             kafka: Default::default(),
             dns: Default::default(),
         }
-    }
-
-    /// The settings HTTP connections start with.
-    pub fn http_settings(&self) -> Arc<crate::http::HttpSettings> {
-        self.http.load_full()
-    }
-
-    pub fn set_http_settings(&self, settings: crate::http::HttpSettings) {
-        self.http.store(Arc::new(settings));
     }
 
     pub fn set_max_connections(&self, max: usize) {
@@ -110,76 +80,41 @@ impl Shared {
         }
     }
 
-    /// The current policy. Callers hold the guard for the duration of one
-    /// decision (never across an await), so an update never changes a
-    /// decision half-way; the guard avoids a reference-count round trip.
-    pub fn policy(&self) -> arc_swap::Guard<Arc<PolicyState>> {
+    /// The current policy. Callers hold the guard for one decision (never
+    /// across an await).
+    pub fn policy(&self) -> arc_swap::Guard<Arc<Policy>> {
         self.policy.load()
     }
 
     /// The current policy as an owned `Arc`, for building the next one.
-    pub fn policy_arc(&self) -> Arc<PolicyState> {
+    pub fn policy_arc(&self) -> Arc<Policy> {
         self.policy.load_full()
     }
 
-    /// The secrets held now (guard: hold for one decision, not across awaits).
-    pub fn secrets(&self) -> arc_swap::Guard<Arc<SecretStore>> {
-        self.secrets.load()
-    }
-
-    /// Replaces every secret at once; rules that name them see the new
-    /// material from their next request on.
-    pub fn publish_secrets(&self, store: SecretStore) {
-        self.secrets.store(Arc::new(store));
-        self.metrics.updates_accepted.inc();
+    /// Publishes one update; every update from a control-plane source
+    /// counts as accepted.
+    pub fn publish(&self, change: Change) {
+        if !matches!(change, Change::Fqdn(_) | Change::Limits(_)) {
+            self.metrics.updates_accepted.inc();
+        }
+        self.policy.publish(change);
     }
 
     /// Secrets the policy names that are not held: those rules fail closed.
     pub fn missing_secrets(&self) -> Vec<String> {
-        let secrets = self.secrets();
-        self.policy()
+        let policy = self.policy();
+        policy
             .snapshot
             .referenced_secrets()
             .into_iter()
-            .filter(|n| !secrets.contains(n))
+            .filter(|n| !policy.secrets.contains(n))
             .collect()
     }
 
-    /// A receiver that sees every policy swap.
+    /// A receiver that sees every policy swap that may change a
+    /// connection's verdict.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.changed.subscribe()
-    }
-
-    pub fn publish_snapshot(&self, snapshot: Arc<PolicySnapshot>) {
-        self.policy.rcu(|cur| PolicyState {
-            snapshot: snapshot.clone(),
-            ..PolicyState::clone(cur)
-        });
-        self.swapped();
-    }
-
-    pub fn publish_identities(&self, identities: Arc<IdentityTable>) {
-        self.policy.rcu(|cur| PolicyState {
-            identities: identities.clone(),
-            ..PolicyState::clone(cur)
-        });
-        self.swapped();
-    }
-
-    /// New DNS-learnt addresses for policy lookups. Open connections are
-    /// not judged again: an address whose TTL ran out keeps the
-    /// connections already made to it, as the agent keeps "zombie" IPs
-    /// alive while connections use them; new connections see the change.
-    pub fn publish_fqdn(&self, fqdn: Arc<crate::dns::fqdn::FqdnIdentities>) {
-        self.policy.rcu(|cur| PolicyState {
-            fqdn: fqdn.clone(),
-            ..PolicyState::clone(cur)
-        });
-    }
-
-    fn swapped(&self) {
-        self.metrics.updates_accepted.inc();
-        self.changed.send_modify(|g| *g += 1);
+        self.policy.subscribe()
     }
 
     /// Records that the first `what` update has been applied.

@@ -11,7 +11,7 @@ pub async fn relay(mut downstream: TcpStream, conn: Arc<ConnInfo>) {
     let mut upstream = match crate::upstream::connect(conn.dst, conn.upstream_mark()).await {
         Ok(s) => s,
         Err(e) => {
-            debug!(dst = %conn.dst, error = %e, "upstream connect failed");
+            debug!(error = %e, "upstream connect failed");
             return;
         }
     };

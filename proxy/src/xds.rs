@@ -16,7 +16,9 @@ use sds::SecretStore;
 use tracing::{debug, info};
 
 use crate::listeners::{ListenerSpec, Listeners, Source};
+use crate::metrics::Stream;
 
+use crate::policy::Change;
 use crate::state::Shared;
 
 /// Readiness waits for these.
@@ -59,7 +61,7 @@ impl Resources for Npds {
                 endpoints = snapshot.len(),
                 "network policy applied"
             );
-            self.shared.publish_snapshot(Arc::new(snapshot));
+            self.shared.publish(Change::Snapshot(Arc::new(snapshot)));
             self.shared.arrived(NPDS);
         })
     }
@@ -79,7 +81,7 @@ impl Resources for Nphds {
                 identities = table.entries().len(),
                 "identities applied"
             );
-            self.shared.publish_identities(Arc::new(table));
+            self.shared.publish(Change::Identities(Arc::new(table)));
             self.shared.arrived(NPHDS);
         })
     }
@@ -95,7 +97,7 @@ impl Resources for Sds {
             .and_then(|secrets| SecretStore::compile(&secrets).map_err(|e| e.to_string()));
         settle(&self.shared, "SDS", result, |store| {
             info!(version, secrets = store.len(), "secrets applied");
-            self.shared.publish_secrets(store);
+            self.shared.publish(Change::Secrets(Arc::new(store)));
         })
     }
 
@@ -104,7 +106,7 @@ impl Resources for Sds {
     /// that need them fail closed until the new stream delivers.
     fn new_generation(&self, generation: u64) {
         if generation > 1 {
-            self.shared.publish_secrets(SecretStore::default());
+            self.shared.publish(Change::Secrets(Arc::default()));
         }
     }
 }
@@ -165,13 +167,6 @@ impl Resources for Cds {
             info!(version, clusters = clusters.len(), "clusters accepted");
         })
     }
-}
-
-/// A running subscription's name and counters, for metrics and dumps.
-#[derive(Debug)]
-pub struct Stream {
-    pub path: Path,
-    pub stats: Arc<SubscriptionStats>,
 }
 
 /// Starts the NPDS, NPHDS, SDS, LDS and CDS subscriptions against `target`.

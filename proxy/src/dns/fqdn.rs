@@ -2,8 +2,6 @@
 //! policy lookups through [`FqdnIdentities`], expired every second, saved to
 //! `dns.cacheFile` and restored at start.
 
-use std::collections::HashMap;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -14,26 +12,16 @@ use l7_dns::{CacheLimits, FqdnCache, Harvest, Selectors};
 use serde_json::json;
 use tracing::{info, warn};
 
+use crate::policy::{self, FqdnIdentities};
 use crate::state::Shared;
 
 /// How often expired addresses are dropped and the cache saved when changed.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Addresses → the `toFQDNs` identities they carry now (sorted).
-#[derive(Debug, Default)]
-pub struct FqdnIdentities(HashMap<IpAddr, Box<[u32]>>);
-
-impl FqdnIdentities {
-    pub fn of(&self, ip: IpAddr) -> &[u32] {
-        if self.0.is_empty() {
-            return &[];
-        }
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-            v4 => v4,
-        };
-        self.0.get(&ip).map_or(&[], |ids| ids)
-    }
+/// Hands the identities `cache` gives its addresses to policy lookups.
+fn publish(cache: &FqdnCache, shared: &Shared) {
+    let ids = FqdnIdentities::new(cache.identities());
+    shared.publish(policy::Change::Fqdn(Arc::new(ids)));
 }
 
 pub fn unix_now() -> u64 {
@@ -68,7 +56,7 @@ impl Fqdn {
                 Ok(entries) => {
                     let change = cache.restore(entries, unix_now());
                     info!(file = %file.display(), addresses = change.added, names = cache.len(), "FQDN cache restored");
-                    shared.publish_fqdn(Arc::new(FqdnIdentities(cache.identities())));
+                    publish(&cache, shared);
                 }
                 Err(e) => {
                     warn!(file = %file.display(), error = %e, "FQDN cache file is not readable; starting empty")
@@ -85,7 +73,7 @@ impl Fqdn {
     pub fn set_selectors(&self, selectors: Selectors, shared: &Shared) {
         let mut cache = self.lock();
         if cache.set_selectors(selectors) {
-            shared.publish_fqdn(Arc::new(FqdnIdentities(cache.identities())));
+            publish(&cache, shared);
         }
     }
 
@@ -102,7 +90,7 @@ impl Fqdn {
     /// cache is marked for saving (if it changed) and the gauge follows.
     fn settle(&self, cache: &FqdnCache, change: Change, shared: &Shared) {
         if change.identities_changed {
-            shared.publish_fqdn(Arc::new(FqdnIdentities(cache.identities())));
+            publish(cache, shared);
         }
         if change.added > 0 || change.removed > 0 {
             self.dirty.store(true, Ordering::Relaxed);
