@@ -1,10 +1,7 @@
 //! DNS policy: `toPorts.rules.dns` and egress `toFQDNs`.
 //!
-//! - Each entry is `{matchName}` or `{matchPattern}`, checked as the agent's
-//!   `FQDNSelector` / `PortRuleDNS` sanitizers check it (`[-a-zA-Z0-9_.]`
-//!   for names, `[-a-zA-Z0-9_.*]` for patterns, at most 255 characters) and
-//!   then compiled with the proxy's own compiler (`l7_dns::DnsRules`), so a
-//!   translation always compiles in the proxy.
+//! - Each entry is `{matchName}` or `{matchPattern}`, parsed and checked in
+//!   names.rs.
 //! - A port with DNS rules is redirected to the DNS proxy. Envoy gets a
 //!   plain L3/L4 allow for it (the agent's `xds_server.go` ignores DNS L7
 //!   rules); the rules themselves go to the DNS proxy as the agent's
@@ -19,13 +16,10 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use l7_dns::{DnsRules, DnsSelector};
-
-use crate::error::Fault;
 use crate::identity::Universe;
 use crate::l4::{Filters, Grant};
-use crate::spec::{FqdnKey, PortSpec};
-use crate::yaml::Node;
+use crate::selector::FqdnKey;
+use crate::spec::PortSpec;
 
 /// One endpoint's DNS rules on one egress port: the agent's
 /// `standalonednsproxy.DNSPolicy`.
@@ -82,113 +76,6 @@ impl FqdnSelector {
     }
 }
 
-/// The longest name or pattern the agent accepts (a DNS name's limit).
-const MAX_LEN: usize = 255;
-
-/// One `{matchName}` / `{matchPattern}` entry.
-fn parse_selector(node: Node<'_>) -> Result<DnsSelector, Fault> {
-    let f = node.fields(&["matchName", "matchPattern"], &[])?;
-    let (value, pattern) = match (f.get("matchName"), f.get("matchPattern")) {
-        (Some(_), Some(p)) => {
-            return Err(Fault::invalid(
-                p.path,
-                "matchName and matchPattern cannot both be set; use one entry for each",
-            ))
-        }
-        (Some(n), None) => (n, false),
-        (None, Some(p)) => (p, true),
-        (None, None) => {
-            return Err(Fault::invalid(
-                node.path,
-                "one of matchName or matchPattern is required",
-            ))
-        }
-    };
-    let s = value.str()?;
-    check(s, pattern).map_err(|m| Fault::invalid(value.path, m))?;
-    let sel = if pattern {
-        DnsSelector::MatchPattern(s.to_string())
-    } else {
-        DnsSelector::MatchName(s.to_string())
-    };
-    // The proxy's compiler has the last word.
-    DnsRules::compile(std::slice::from_ref(&sel))
-        .map_err(|e| Fault::invalid(value.path, e.to_string()))?;
-    Ok(sel)
-}
-
-/// The agent's character and length rules, on the string as written.
-fn check(s: &str, pattern: bool) -> Result<(), String> {
-    if s.is_empty() {
-        return Err("empty name".into());
-    }
-    if s.len() > MAX_LEN {
-        return Err(format!(
-            "{} characters long; at most {MAX_LEN} are allowed",
-            s.len()
-        ));
-    }
-    let allowed = |c: char| {
-        c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') || (pattern && c == '*')
-    };
-    if let Some(c) = s.chars().find(|c| !allowed(*c)) {
-        let (field, set) = if pattern {
-            ("matchPattern", "[-a-zA-Z0-9_.*]")
-        } else {
-            ("matchName", "[-a-zA-Z0-9_.]")
-        };
-        return Err(format!(
-            "invalid character {c:?} in {field} {s:?}: only {set} are allowed"
-        ));
-    }
-    Ok(())
-}
-
-fn raw(sel: &DnsSelector) -> &str {
-    match sel {
-        DnsSelector::MatchName(s) | DnsSelector::MatchPattern(s) => s,
-    }
-}
-
-/// `toPorts[].rules.dns`: the raw strings, in the order written.
-pub(crate) fn parse_dns_rules(list: Node<'_>) -> Result<Vec<String>, Fault> {
-    let items = list.list()?;
-    if items.is_empty() {
-        // The agent counts an empty list as L7 rules but not as DNS rules:
-        // a plain L3/L4 allow on TCP and an error on UDP. Ask for intent.
-        return Err(Fault::invalid(
-            list.path,
-            "empty list; omit `dns`, or use [{matchPattern: \"*\"}] to allow every name",
-        ));
-    }
-    let mut sels = Vec::with_capacity(items.len());
-    for (p, v) in items {
-        sels.push(parse_selector(Node::new(v, &p))?);
-    }
-    DnsRules::compile(&sels).map_err(|e| Fault::invalid(list.path, e.to_string()))?;
-    Ok(sels.iter().map(|s| raw(s).to_string()).collect())
-}
-
-/// One `toFQDNs` entry, normalised (see [`FqdnKey`]).
-pub(crate) fn parse_fqdn(node: Node<'_>) -> Result<FqdnKey, Fault> {
-    Ok(normalise(&parse_selector(node)?))
-}
-
-fn normalise(sel: &DnsSelector) -> FqdnKey {
-    let pattern = matches!(sel, DnsSelector::MatchPattern(_));
-    let mut s = raw(sel).to_ascii_lowercase();
-    if s.len() > 1 && s.ends_with('.') {
-        s.pop();
-    }
-    if !pattern || !s.contains('*') {
-        return FqdnKey::Name(s);
-    }
-    if s.bytes().all(|b| b == b'*') {
-        return FqdnKey::Pattern("*".into());
-    }
-    FqdnKey::Pattern(s)
-}
-
 /// The DNS policies of one endpoint's egress filters.
 pub(crate) fn policies(
     endpoint_id: u64,
@@ -235,59 +122,4 @@ pub(crate) fn policies(
             servers: servers.into_iter().collect(),
         })
         .collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn key(yaml: &str) -> Result<FqdnKey, Fault> {
-        let v: serde_yaml_ng::Value = serde_yaml_ng::from_str(yaml).unwrap();
-        parse_fqdn(Node::new(&v, "s"))
-    }
-
-    #[test]
-    fn fqdn_selectors_normalise() {
-        let name = |s: &str| Ok(FqdnKey::Name(s.into()));
-        let pat = |s: &str| Ok(FqdnKey::Pattern(s.into()));
-        let table = [
-            ("{matchName: API.GitHub.com.}", name("api.github.com")),
-            ("{matchName: api.github.com}", name("api.github.com")),
-            ("{matchPattern: api.github.com}", name("api.github.com")),
-            ("{matchPattern: '*.GitHub.com.'}", pat("*.github.com")),
-            ("{matchPattern: '*.'}", pat("*")),
-            ("{matchPattern: '**'}", pat("*")),
-            ("{matchPattern: '**.github.com'}", pat("**.github.com")),
-        ];
-        for (yaml, want) in table {
-            assert_eq!(key(yaml), want, "{yaml}");
-        }
-    }
-
-    #[test]
-    fn selectors_are_checked() {
-        let table = [
-            ("{matchName: '*.github.com'}", "s.matchName", "'*'"),
-            ("{matchName: 'a b'}", "s.matchName", "' '"),
-            ("{matchPattern: 'a+.com'}", "s.matchPattern", "'+'"),
-            ("{matchName: ''}", "s.matchName", "empty"),
-            ("{matchName: a, matchPattern: b}", "s.matchPattern", "both"),
-            ("{}", "s", "one of matchName or matchPattern"),
-            ("{matchNmae: a}", "s.matchNmae", "unknown field"),
-        ];
-        for (yaml, path, why) in table {
-            let f = key(yaml).unwrap_err();
-            let msg = f.problem.to_string();
-            assert_eq!(f.path, path, "{yaml}: {msg}");
-            assert!(msg.contains(why), "{yaml}: {msg}");
-        }
-        let long = format!("{{matchName: {}}}", "a".repeat(256));
-        assert!(key(&long)
-            .unwrap_err()
-            .problem
-            .to_string()
-            .contains("at most 255"));
-        let max = format!("{{matchName: {}}}", "a".repeat(255));
-        assert!(key(&max).is_ok());
-    }
 }

@@ -25,8 +25,8 @@ use npds::proto::NetworkPolicyHosts;
 use crate::error::{index, join, CnpError, Fault};
 use crate::inventory::{check_id, check_labels, check_named_ports, Inventory};
 use crate::parse::PolicyDoc;
+use crate::selector::FqdnKey;
 use crate::selector::{IdLabels, Selector};
-use crate::spec::FqdnKey;
 
 /// First local-scope (CIDR) identity: the agent's `MinLocalIdentity`, 1<<24 | 1.
 pub const FIRST_CIDR_IDENTITY: u32 = (1 << 24) | 1;

@@ -97,6 +97,7 @@ mod http;
 mod identity;
 mod inventory;
 mod l4;
+mod names;
 mod parse;
 mod ports;
 mod rules;

@@ -11,7 +11,8 @@ use serde_yaml_ng::Value;
 
 use crate::error::{CnpError, DocRef, Fault};
 use crate::rules::{parse_rule, RuleCtx};
-use crate::spec::{FqdnKey, Rule};
+use crate::selector::FqdnKey;
+use crate::spec::Rule;
 use crate::yaml::Node;
 
 pub(crate) const CNP: &str = "CiliumNetworkPolicy";

@@ -89,7 +89,7 @@ pub(crate) fn parse_port_rule(
                     "DNS rules are not allowed on ingress",
                 ));
             }
-            dns = crate::dns::parse_dns_rules(list)?;
+            dns = crate::names::parse_dns_rules(list)?;
             for port in &ports {
                 check_dns_port(port)?;
             }

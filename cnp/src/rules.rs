@@ -11,10 +11,11 @@ use ipnet::IpNet;
 
 use crate::error::{join, Fault};
 use crate::ports::parse_port_rule;
+use crate::selector::FqdnKey;
 use crate::selector::{
     entity_selectors, Op, Req, Selector, Source, NAMESPACE_LABEL, NAMESPACE_LABELS_PREFIX,
 };
-use crate::spec::{FqdnKey, PeerRule, Rule};
+use crate::spec::{PeerRule, Rule};
 use crate::yaml::Node;
 
 /// What a rule needs to know about the document it is in.
@@ -206,7 +207,7 @@ fn parse_peer_rule(
     }
     if let Some(n) = fqdns.and_then(|k| f.get(k)) {
         for (p, v) in non_empty(n)? {
-            let key = crate::dns::parse_fqdn(Node::new(v, &p))?;
+            let key = crate::names::parse_fqdn(Node::new(v, &p))?;
             ctx.fqdns.insert(key.clone());
             peers.push(Selector::new(vec![Req::Fqdn(key)]));
         }

@@ -11,7 +11,14 @@ use std::collections::BTreeMap;
 
 use ipnet::IpNet;
 
-use crate::spec::FqdnKey;
+/// A `toFQDNs` selector, normalised so that selectors matching the same
+/// names compare equal: lower-cased, without a trailing dot, an all-`*`
+/// pattern as `*`, and a pattern without `*` as the name it matches.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum FqdnKey {
+    Name(String),
+    Pattern(String),
+}
 
 /// The namespace label every pod carries.
 pub(crate) const NAMESPACE_LABEL: &str = "io.kubernetes.pod.namespace";

@@ -88,15 +88,6 @@ pub(crate) struct PortRule {
     pub dns: Vec<String>,
 }
 
-/// A `toFQDNs` selector, normalised so that selectors matching the same
-/// names compare equal: lower-cased, without a trailing dot, an all-`*`
-/// pattern as `*`, and a pattern without `*` as the name it matches.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub(crate) enum FqdnKey {
-    Name(String),
-    Pattern(String),
-}
-
 /// One `rules.kafka` entry in its wire form (`KafkaNetworkPolicyRule`):
 /// `role` or `apiKey` already expanded to API keys, no `apiVersion` as -1.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
