@@ -17,8 +17,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use npds::xds::listener::{ListenerKind, ProxyListener};
 use npds::Direction;
+use portcullis_xds::listener::{ListenerKind, ProxyListener};
 use serde_json::json;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
@@ -41,6 +41,29 @@ const WORKER_QUEUE: usize = 1024;
 pub enum Source {
     Config,
     Lds,
+}
+
+/// Why [`ListenerManager::reconcile`] changed nothing. The text is what an
+/// LDS NACK says.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("listener {name:?} is already defined by the {owner:?} source")]
+    OtherSource { name: String, owner: Source },
+    #[error("listener {name:?}: {addr} is already served by listener {other:?}")]
+    AddressTaken {
+        name: String,
+        addr: SocketAddr,
+        other: String,
+    },
+    #[error("listener {name:?}: cannot bind {addr}: {source}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a worker is not taking listener changes")]
+    WorkerGone,
 }
 
 /// What it takes to open one listener, whichever source it came from.
@@ -191,16 +214,20 @@ impl ListenerManager {
     /// Makes the listeners of `source` exactly `specs`. All or nothing:
     /// every new socket is bound before anything is closed, and any failure
     /// leaves the listeners as they were.
-    pub fn reconcile(&self, source: Source, specs: Vec<ListenerSpec>) -> Result<(), String> {
+    pub fn reconcile(
+        &self,
+        source: Source,
+        specs: Vec<ListenerSpec>,
+    ) -> Result<(), ReconcileError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let mut to_open = Vec::new();
         for spec in &specs {
             if let Some(o) = open.get(&spec.name) {
                 if o.source != source {
-                    return Err(format!(
-                        "listener {:?} is already defined by the {:?} source",
-                        spec.name, o.source
-                    ));
+                    return Err(ReconcileError::OtherSource {
+                        name: spec.name.clone(),
+                        owner: o.source,
+                    });
                 }
                 if o.spec == *spec {
                     continue;
@@ -214,10 +241,11 @@ impl ListenerManager {
                     .filter(|o| o.spec.name != spec.name)
                     .find(|o| o.spec.addresses.contains(addr))
                 {
-                    return Err(format!(
-                        "listener {:?}: {addr} is already served by listener {:?}",
-                        spec.name, other.spec.name
-                    ));
+                    return Err(ReconcileError::AddressTaken {
+                        name: spec.name.clone(),
+                        addr: *addr,
+                        other: other.spec.name.clone(),
+                    });
                 }
             }
             to_open.push(spec.clone());
@@ -237,7 +265,11 @@ impl ListenerManager {
                         Ok((tcp, udp))
                     })
                     .collect::<std::io::Result<Vec<_>>>()
-                    .map_err(|e| format!("listener {:?}: cannot bind {addr}: {e}", spec.name))?;
+                    .map_err(|source| ReconcileError::Bind {
+                        name: spec.name.clone(),
+                        addr: *addr,
+                        source,
+                    })?;
                 per_addr.push((*addr, sockets));
             }
             bound.push((spec.clone(), per_addr));
@@ -256,7 +288,7 @@ impl ListenerManager {
                         udp,
                     };
                     if tx.try_send(cmd).is_err() {
-                        return Err("a worker is not taking listener changes".into());
+                        return Err(ReconcileError::WorkerGone);
                     }
                 }
                 info!(name = %spec.name, %addr, direction = spec.direction.as_str(), ?source, "listening");
@@ -341,9 +373,7 @@ pub fn open_config_listeners(
     configs: &[ListenerConfig],
 ) -> anyhow::Result<()> {
     let specs = configs.iter().map(ListenerSpec::from_config).collect();
-    manager
-        .reconcile(Source::Config, specs)
-        .map_err(anyhow::Error::msg)
+    Ok(manager.reconcile(Source::Config, specs)?)
 }
 
 async fn worker(mut rx: mpsc::Receiver<WorkerCmd>, shared: Arc<Shared>) {

@@ -16,7 +16,7 @@ use l7_dns::proto::{
     ResponseCode,
 };
 use l7_dns::Harvest;
-use npds::xds::client::Backoff;
+use portcullis_xds::client::Backoff;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -124,7 +124,7 @@ impl Mapping {
 /// Connects (lazily) to the agent and follows its policy stream for the
 /// process's life, reconnecting with jittered backoff after any error.
 pub fn start(target: &str, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let channel = npds::xds::grpc::connect_lazy(target)?;
+    let channel = portcullis_xds::channel::connect_lazy(target)?;
     let _ = shared.dns.agent.set(Link {
         channel: channel.clone(),
     });

@@ -36,18 +36,24 @@ use std::future::Future;
 use std::path::Path as FsPath;
 use std::sync::Arc;
 
+use cilium_api::cilium::network_policy_discovery_service_server::NetworkPolicyDiscoveryServiceServer;
+use cilium_api::cilium::network_policy_hosts_discovery_service_server::NetworkPolicyHostsDiscoveryServiceServer;
+use cilium_api::cilium::{NetworkPolicy, NetworkPolicyHosts};
 use envoy_types::pb::envoy::config::cluster::v3::Cluster;
 use envoy_types::pb::envoy::config::listener::v3::Listener;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
-use envoy_types::pb::envoy::service::discovery::v3::{DiscoveryRequest, DiscoveryResponse};
+use envoy_types::pb::envoy::service::cluster::v3::cluster_discovery_service_server::ClusterDiscoveryServiceServer;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryRequest;
+use envoy_types::pb::envoy::service::listener::v3::listener_discovery_service_server::ListenerDiscoveryServiceServer;
+use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_server::SecretDiscoveryServiceServer;
 use envoy_types::pb::google::protobuf::Any;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::{ReceiverStream, TcpListenerStream, UnixListenerStream};
-use tonic::{Response, Status, Streaming};
+use tonic::Streaming;
 
-use super::grpc::{self, Path, SotwService, SotwStream};
-use crate::proto::{NetworkPolicy, NetworkPolicyHosts};
+use crate::Path;
+use services::{Served, SotwStream};
 
 /// The published resources of one type.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -315,62 +321,6 @@ impl XdsCache {
     }
 }
 
-/// The agent answers `Fetch*` with "not implemented"; so does the cache.
-fn fetch_unimplemented(path: Path) -> Status {
-    let method = path.fetch_path();
-    Status::unimplemented(format!(
-        "{method}: not implemented (the agent serves streams only)"
-    ))
-}
-
-#[tonic::async_trait]
-impl SotwService for XdsCache {
-    async fn stream(
-        &self,
-        path: Path,
-        requests: Streaming<DiscoveryRequest>,
-    ) -> Result<Response<SotwStream>, Status> {
-        Ok(Response::new(self.open(path, requests, None)))
-    }
-
-    async fn fetch(
-        &self,
-        path: Path,
-        _req: DiscoveryRequest,
-    ) -> Result<Response<DiscoveryResponse>, Status> {
-        Err(fetch_unimplemented(path))
-    }
-}
-
-/// The cache as one server sees it: its streams end when that server stops.
-struct Served {
-    cache: Arc<XdsCache>,
-    stop: watch::Receiver<bool>,
-}
-
-#[tonic::async_trait]
-impl SotwService for Served {
-    async fn stream(
-        &self,
-        path: Path,
-        requests: Streaming<DiscoveryRequest>,
-    ) -> Result<Response<SotwStream>, Status> {
-        Ok(Response::new(self.cache.open(
-            path,
-            requests,
-            Some(self.stop.clone()),
-        )))
-    }
-
-    async fn fetch(
-        &self,
-        path: Path,
-        _req: DiscoveryRequest,
-    ) -> Result<Response<DiscoveryResponse>, Status> {
-        Err(fetch_unimplemented(path))
-    }
-}
-
 /// Where [`serve`] accepts connections.
 #[derive(Debug)]
 pub enum XdsListener {
@@ -418,17 +368,18 @@ pub async fn serve(
         let _ = stop_tx.send(true);
     };
     let served = Arc::new(Served { cache, stop });
-    let (sds, lds, cds) = grpc::envoy_servers(Arc::clone(&served));
     let router = tonic::transport::Server::builder()
-        .add_service(grpc::NetworkPolicyDiscoveryServiceServer::from_arc(
+        .add_service(NetworkPolicyDiscoveryServiceServer::from_arc(Arc::clone(
+            &served,
+        )))
+        .add_service(NetworkPolicyHostsDiscoveryServiceServer::from_arc(
             Arc::clone(&served),
         ))
-        .add_service(grpc::NetworkPolicyHostsDiscoveryServiceServer::from_arc(
-            served,
-        ))
-        .add_service(sds)
-        .add_service(lds)
-        .add_service(cds);
+        .add_service(SecretDiscoveryServiceServer::from_arc(Arc::clone(&served)))
+        .add_service(ListenerDiscoveryServiceServer::from_arc(Arc::clone(
+            &served,
+        )))
+        .add_service(ClusterDiscoveryServiceServer::from_arc(served));
     match listener.into() {
         XdsListener::Tcp(l) => {
             router
@@ -443,8 +394,8 @@ pub async fn serve(
     }
 }
 
+mod services;
 mod stream;
 
 #[cfg(test)]
-#[path = "tests/server.rs"]
 mod tests;

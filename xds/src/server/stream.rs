@@ -10,7 +10,7 @@ use tokio::sync::{mpsc, watch};
 use tonic::{Status, Streaming};
 
 use super::{Ack, Nack, Snapshot, TypeState};
-use crate::xds::grpc::Path;
+use crate::Path;
 
 type Tx = mpsc::Sender<Result<DiscoveryResponse, Status>>;
 
@@ -245,10 +245,7 @@ mod tests {
 
     #[test]
     fn node_ids_as_the_agent_parses_them() {
-        assert_eq!(
-            node_ip(crate::xds::NODE_ID),
-            Some("127.0.0.1".parse().unwrap())
-        );
+        assert_eq!(node_ip(crate::NODE_ID), Some("127.0.0.1".parse().unwrap()));
         assert!(node_ip("sidecar~fd00::1~pod.ns~ns.svc.cluster.local").is_some());
         for bad in ["", "host~127.0.0.1~x", "host~nope~x~y", "a~127.0.0.1~b~c~d"] {
             assert_eq!(node_ip(bad), None, "{bad}");

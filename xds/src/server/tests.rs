@@ -1,11 +1,13 @@
 //! The in-process agent against the real tonic transport, over TCP and a
-//! unix socket, driven by the client glue of `grpc.rs`; plus golden bytes of
-//! a `DiscoveryResponse` written from the field numbers.
+//! unix socket, driven by the generated clients as the subscription drives
+//! them; plus golden bytes of a `DiscoveryResponse` written from the field
+//! numbers.
 
 use std::future::Future;
 use std::time::Duration;
 
 use envoy_types::pb::envoy::config::core::v3::Node;
+use envoy_types::pb::envoy::service::discovery::v3::DiscoveryResponse;
 use envoy_types::pb::envoy::service::secret::v3::secret_discovery_service_client::SecretDiscoveryServiceClient;
 use envoy_types::pb::google::rpc::Status as RpcStatus;
 use prost::Message;
@@ -16,8 +18,15 @@ use tonic::transport::Channel;
 use tonic::Code;
 
 use super::*;
-use crate::proto::{port_network_policy_rule::Verdict, PortNetworkPolicy, PortNetworkPolicyRule};
-use crate::xds::{NODE_CLUSTER, NODE_ID};
+use crate::channel as grpc;
+use crate::client::{fetch, stream};
+use crate::{NODE_CLUSTER, NODE_ID};
+use cilium_api::cilium::network_policy_discovery_service_client::NetworkPolicyDiscoveryServiceClient;
+use cilium_api::cilium::{
+    port_network_policy_rule::Verdict, PortNetworkPolicy, PortNetworkPolicyRule,
+};
+use cilium_api::type_url::{NETWORK_POLICY, NETWORK_POLICY_HOSTS};
+use tonic::Status;
 
 const NP: Path = Path::NetworkPolicies;
 
@@ -68,7 +77,7 @@ impl Sub {
         let (tx, requests) = mpsc::channel(8);
         let rx = within(
             "stream open",
-            grpc::stream(channel, path, ReceiverStream::new(requests)),
+            stream(channel, path, ReceiverStream::new(requests)),
         )
         .await
         .unwrap();
@@ -153,13 +162,13 @@ fn policy(id: u64, ip: &str, port: u32) -> NetworkPolicy {
 }
 
 fn policies(resp: &DiscoveryResponse) -> Vec<NetworkPolicy> {
-    assert_eq!(resp.type_url, crate::proto::NETWORK_POLICY_TYPE_URL);
+    assert_eq!(resp.type_url, NETWORK_POLICY);
     assert_eq!(
         resp.nonce, resp.version_info,
         "the agent's nonce is the version"
     );
     let unpack = |any: &Any| {
-        assert_eq!(any.type_url, crate::proto::NETWORK_POLICY_TYPE_URL);
+        assert_eq!(any.type_url, NETWORK_POLICY);
         NetworkPolicy::decode(any.value.as_slice()).unwrap()
     };
     resp.resources.iter().map(unpack).collect()
@@ -326,7 +335,7 @@ async fn first_response_waits_for_a_set_unless_like_agent() {
     sub.subscribe("").await;
     let r = sub.recv().await;
     assert_eq!((r.version_info.as_str(), r.resources.len()), ("1", 0));
-    assert_eq!(r.type_url, crate::proto::NETWORK_POLICY_HOSTS_TYPE_URL);
+    assert_eq!(r.type_url, NETWORK_POLICY_HOSTS);
     server.stop().await;
 }
 
@@ -453,7 +462,7 @@ async fn one_server_serves_all_five_and_refuses_fetch_and_delta() {
         sub.ack(&r).await;
         within("ack", cache.wait_ack(path, 1)).await;
 
-        let err = grpc::fetch(channel.clone(), path, sub.request("", ""))
+        let err = fetch(channel.clone(), path, sub.request("", ""))
             .await
             .unwrap_err();
         assert_eq!(err.code(), Code::Unimplemented, "{path}: {err:?}");
@@ -462,17 +471,10 @@ async fn one_server_serves_all_five_and_refuses_fetch_and_delta() {
     let err = sds.delta_secrets(tokio_stream::empty()).await.unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
 
-    // The hand-written NPDS delta path, called raw.
-    let mut raw = tonic::client::Grpc::new(channel);
-    raw.ready().await.unwrap();
-    let codec = tonic_prost::ProstCodec::<DiscoveryRequest, DiscoveryResponse>::default();
-    let path = tonic::codegen::http::uri::PathAndQuery::from_static(grpc::DELTA_NETWORK_POLICIES);
-    let err = raw
-        .unary(
-            tonic::Request::new(DiscoveryRequest::default()),
-            path,
-            codec,
-        )
+    // Cilium's generated NPDS delta method, likewise.
+    let mut npds = NetworkPolicyDiscoveryServiceClient::new(channel);
+    let err = npds
+        .delta_network_policies(tokio_stream::empty())
         .await
         .unwrap_err();
     assert_eq!(err.code(), Code::Unimplemented);
@@ -524,7 +526,7 @@ fn wire_discovery_response_with_network_policy() {
         (resp.version_info.as_str(), resp.nonce.as_str()),
         ("7", "7")
     );
-    assert_eq!(resp.type_url, crate::proto::NETWORK_POLICY_TYPE_URL);
+    assert_eq!(resp.type_url, NETWORK_POLICY);
     assert_eq!(resp.control_plane.unwrap().identifier, "cilium-agent");
     assert_eq!(resp.resources.len(), 1);
     assert_eq!(resp.resources[0].type_url.as_bytes(), URL);

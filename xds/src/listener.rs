@@ -23,7 +23,7 @@ use envoy_types::pb::envoy::extensions::transport_sockets::raw_buffer::v3::RawBu
 use envoy_types::pb::google::protobuf::Any;
 use prost::{Message, Name};
 
-use crate::proto::bpf_metadata::{DownstreamTlsWrapperContext, UpstreamTlsWrapperContext};
+use cilium_api::cilium::{DownstreamTlsWrapperContext, UpstreamTlsWrapperContext};
 
 mod bpf;
 mod build;

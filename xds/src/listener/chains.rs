@@ -15,7 +15,7 @@ use super::{
     fail, filter_config, names, non_empty, original_dst_cluster_name, transport_socket_is_tls,
     typed, At, ListenerKind, R,
 };
-use crate::proto::bpf_metadata::{L7Policy, NetworkFilter};
+use cilium_api::cilium::{L7Policy, NetworkFilter};
 
 /// The cluster the agent's own admin and metrics listeners route to.
 const ADMIN_CLUSTER: &str = "/envoy-admin";

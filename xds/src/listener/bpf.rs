@@ -9,7 +9,7 @@ use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::Tl
 use envoy_types::pb::google::protobuf as pb;
 
 use super::{fail, names, non_empty, typed, At, BpfMetadataSummary, Fail, R};
-use crate::proto::bpf_metadata::BpfMetadata;
+use cilium_api::cilium::BpfMetadata;
 
 /// Exactly one `cilium.bpf_metadata`, optionally the TLS inspector, nothing
 /// else; returns (is_ingress, proxy_id, summary).

@@ -3,7 +3,7 @@
 
 // Re-exported so that the tests get the whole vocabulary with one glob.
 pub(super) use super::*;
-pub(super) use crate::proto::bpf_metadata::{
+pub(super) use cilium_api::cilium::{
     BpfMetadata, DownstreamTlsWrapperContext, L7Policy, NetworkFilter,
 };
 pub(super) use envoy_types::pb::envoy::config::core::v3::{

@@ -30,7 +30,7 @@ use envoy_types::pb::google::protobuf::{Any, BoolValue, Duration, UInt32Value};
 use envoy_types::util::pack_any;
 
 use super::{names, original_dst_cluster_name, ListenerKind, ProxyListener, SOL_SOCKET, SO_MARK};
-use crate::proto::bpf_metadata::{
+use cilium_api::cilium::{
     BpfMetadata, DownstreamTlsWrapperContext, L7Policy, NetworkFilter, UpstreamTlsWrapperContext,
 };
 

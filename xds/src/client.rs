@@ -25,13 +25,23 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tracing::{debug, info, warn};
 
-use super::grpc::{self, Path};
+use crate::channel::{self, ConnectError};
+use crate::Path;
+
+mod sotw;
+
+pub use sotw::{fetch, stream};
 
 /// Applies one complete set of resources of one type.
 pub trait Resources: Send + Sync + 'static {
-    /// Validates all of `resources` and swaps them in whole; an error
-    /// (naming the resource and the problem) NACKs and changes nothing.
-    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String>;
+    /// Why an update was refused; its `Display` is the NACK's
+    /// `error_detail.message`, so it should name the resource and the
+    /// problem.
+    type Error: std::error::Error + Send + Sync + 'static;
+
+    /// Validates all of `resources` and swaps them in whole; an error NACKs
+    /// and changes nothing.
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), Self::Error>;
 
     /// A new stream began; state tied to the old agent instance starts over.
     fn new_generation(&self, _generation: u64) {}
@@ -132,25 +142,53 @@ pub fn node() -> Node {
     }
 }
 
-pub struct Subscription {
+/// One subscription: a stream of `path` from `target`, its updates handed
+/// to `handler`.
+pub struct Subscription<H> {
     pub target: String,
     pub path: Path,
-    pub handler: Arc<dyn Resources>,
+    pub handler: Arc<H>,
     pub stats: Arc<SubscriptionStats>,
     pub backoff: Backoff,
+}
+
+/// Why an update was NACKed: the envelope, or the handler's own reason.
+/// `Display` is the NACK's `error_detail.message`.
+#[derive(Debug, thiserror::Error)]
+pub enum Rejection<E> {
+    #[error("unexpected type URL {got:?} on the {expected} stream")]
+    TypeUrl { got: String, expected: &'static str },
+    #[error("resources[{index}] has type URL {got:?}, expected {expected}")]
+    ResourceTypeUrl {
+        index: usize,
+        got: String,
+        expected: &'static str,
+    },
+    #[error(transparent)]
+    Handler(E),
+}
+
+/// A resource that does not decode as the subscription's message type.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("resources[{index}] ({type_url}) does not decode: {source}")]
+pub struct DecodeError {
+    pub index: usize,
+    pub type_url: String,
+    #[source]
+    pub source: prost::DecodeError,
 }
 
 #[derive(Debug, thiserror::Error)]
 enum StreamEnd {
     #[error("connect: {0}")]
-    Connect(String),
+    Connect(#[from] ConnectError),
     #[error("stream: {0}")]
     Status(#[from] tonic::Status),
     #[error("the agent closed the stream")]
     Closed,
 }
 
-impl Subscription {
+impl<H: Resources> Subscription<H> {
     /// Runs forever: connect, stream, and on any failure back off and retry.
     pub async fn run(self) {
         let mut attempt = 0u32;
@@ -177,9 +215,9 @@ impl Subscription {
     }
 
     async fn stream_once(&self, generation: u64, got_response: &mut bool) -> StreamEnd {
-        let channel = match grpc::connect(&self.target).await {
+        let channel = match channel::connect(&self.target).await {
             Ok(c) => c,
-            Err(e) => return StreamEnd::Connect(e.to_string()),
+            Err(e) => return StreamEnd::Connect(e),
         };
         let type_url = self.path.type_url();
         let (tx, rx) = mpsc::channel::<DiscoveryRequest>(4);
@@ -191,7 +229,7 @@ impl Subscription {
         if tx.send(first).await.is_err() {
             return StreamEnd::Closed;
         }
-        let mut responses = match grpc::stream(channel, self.path, ReceiverStream::new(rx)).await {
+        let mut responses = match stream(channel, self.path, ReceiverStream::new(rx)).await {
             Ok(r) => r,
             Err(status) => return StreamEnd::Status(status),
         };
@@ -218,7 +256,8 @@ impl Subscription {
                         ..Default::default()
                     }
                 }
-                Err(reason) => {
+                Err(rejection) => {
+                    let reason = rejection.to_string();
                     self.stats.rejected(&reason);
                     warn!(type_url, version = %resp.version_info, %reason, "NACK; the previous state stays in force");
                     DiscoveryRequest {
@@ -242,37 +281,43 @@ impl Subscription {
     }
 
     /// Checks the envelope, then lets the handler apply all or nothing.
-    fn judge(&self, resp: &DiscoveryResponse) -> Result<(), String> {
-        let type_url = self.path.type_url();
-        if resp.type_url != type_url {
-            return Err(format!(
-                "unexpected type URL {:?} on the {type_url} stream",
-                resp.type_url
-            ));
+    fn judge(&self, resp: &DiscoveryResponse) -> Result<(), Rejection<H::Error>> {
+        let expected = self.path.type_url();
+        if resp.type_url != expected {
+            return Err(Rejection::TypeUrl {
+                got: resp.type_url.clone(),
+                expected,
+            });
         }
-        if let Some((i, any)) = resp
+        if let Some((index, any)) = resp
             .resources
             .iter()
             .enumerate()
-            .find(|(_, a)| a.type_url != type_url)
+            .find(|(_, a)| a.type_url != expected)
         {
-            return Err(format!(
-                "resources[{i}] has type URL {:?}, expected {type_url}",
-                any.type_url
-            ));
+            return Err(Rejection::ResourceTypeUrl {
+                index,
+                got: any.type_url.clone(),
+                expected,
+            });
         }
-        self.handler.apply(&resp.version_info, &resp.resources)
+        self.handler
+            .apply(&resp.version_info, &resp.resources)
+            .map_err(Rejection::Handler)
     }
 }
 
 /// Decodes every resource as `M`, naming the one that does not decode.
-pub fn decode_all<M: prost::Message + Default>(resources: &[Any]) -> Result<Vec<M>, String> {
+pub fn decode_all<M: prost::Message + Default>(resources: &[Any]) -> Result<Vec<M>, DecodeError> {
     resources
         .iter()
         .enumerate()
-        .map(|(i, any)| {
-            M::decode(any.value.as_slice())
-                .map_err(|e| format!("resources[{i}] ({}) does not decode: {e}", any.type_url))
+        .map(|(index, any)| {
+            M::decode(any.value.as_slice()).map_err(|source| DecodeError {
+                index,
+                type_url: any.type_url.clone(),
+                source,
+            })
         })
         .collect()
 }
@@ -298,6 +343,40 @@ mod tests {
         let distinct: std::collections::HashSet<_> =
             (0..20).map(|_| b.delay(5).as_micros()).collect();
         assert!(distinct.len() > 1);
+    }
+
+    #[test]
+    fn nack_reasons_read_as_before() {
+        let url = "type.googleapis.com/cilium.NetworkPolicy";
+        let r: Rejection<DecodeError> = Rejection::TypeUrl {
+            got: "x".into(),
+            expected: url,
+        };
+        assert_eq!(
+            r.to_string(),
+            format!("unexpected type URL \"x\" on the {url} stream")
+        );
+        let r: Rejection<DecodeError> = Rejection::ResourceTypeUrl {
+            index: 2,
+            got: "y".into(),
+            expected: url,
+        };
+        assert_eq!(
+            r.to_string(),
+            format!("resources[2] has type URL \"y\", expected {url}")
+        );
+        let bad = Any {
+            type_url: url.into(),
+            value: vec![0x0a, 0x05],
+        };
+        let e =
+            decode_all::<cilium_api::cilium::NetworkPolicy>(&[Any::default(), bad]).unwrap_err();
+        assert_eq!(e.index, 1);
+        let text = Rejection::Handler(e).to_string();
+        assert!(
+            text.starts_with(&format!("resources[1] ({url}) does not decode: ")),
+            "{text}"
+        );
     }
 
     #[test]
