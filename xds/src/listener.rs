@@ -29,6 +29,7 @@ mod bpf;
 mod build;
 mod chains;
 mod cluster;
+mod error;
 #[cfg(test)]
 mod fixtures;
 #[cfg(test)]
@@ -36,6 +37,7 @@ mod tests;
 
 pub use build::{agent_clusters, build_listener, build_original_dst_cluster, listener_resource};
 pub use cluster::{accept_cluster, accept_clusters, ClusterKind, ClusterSummary};
+pub use error::{ListenerError, Reason};
 
 /// Extension names as they appear in the agent's resources.
 pub mod names {
@@ -141,25 +143,12 @@ pub struct ListenerSet {
     pub ignored: Vec<IgnoredListener>,
 }
 
-/// Why an LDS or CDS resource was refused. Reads
-/// `listener "<name>": <part>: <reason>`, e.g. `listener "ingress-proxy-10001":
-/// listener_filters[1] cilium.bpf_metadata: typed_config does not decode: ...`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{kind} \"{resource}\": {part}: {reason}")]
-pub struct ListenerError {
-    /// `listener` or `cluster`.
-    pub kind: &'static str,
-    pub resource: String,
-    pub part: String,
-    pub reason: String,
-}
-
 /// A failure inside one resource, before it is named: (part, reason).
-struct Fail(String, String);
+struct Fail(String, Reason);
 type R<T> = Result<T, Fail>;
 
-fn fail<T>(part: impl Into<String>, reason: impl Into<String>) -> R<T> {
-    Err(Fail(part.into(), reason.into()))
+fn fail<T>(part: impl Into<String>, reason: Reason) -> R<T> {
+    Err(Fail(part.into(), reason))
 }
 
 /// Attaches `part` to a reason-only error.
@@ -167,7 +156,7 @@ trait At<T> {
     fn at(self, part: impl FnOnce() -> String) -> R<T>;
 }
 
-impl<T> At<T> for Result<T, String> {
+impl<T> At<T> for Result<T, Reason> {
     fn at(self, part: impl FnOnce() -> String) -> R<T> {
         self.map_err(|reason| Fail(part(), reason))
     }
@@ -189,7 +178,7 @@ pub fn translate_listener(l: &Listener) -> Result<ProxyListener, ListenerError> 
         kind: "listener",
         resource: l.name.clone(),
         part,
-        reason,
+        reason: Box::new(reason),
     })
 }
 
@@ -202,12 +191,7 @@ pub fn translate_listeners(resources: &[(String, Any)]) -> Result<ListenerSet, L
     for (name, any) in resources {
         let l: Listener = decode_resource("listener", name, any)?;
         if !seen.insert(name.as_str()) {
-            return Err(named(
-                "listener",
-                name,
-                "resource",
-                "sent twice in one update",
-            ));
+            return Err(named("listener", name, "resource", Reason::SentTwice));
         }
         if let Some(reason) = chains::agent_service_listener(&l) {
             set.ignored.push(IgnoredListener {
@@ -219,7 +203,10 @@ pub fn translate_listeners(resources: &[(String, Any)]) -> Result<ListenerSet, L
         let p = translate_listener(&l)?;
         for (k, a) in p.addresses.iter().enumerate() {
             if let Some((_, other)) = bound.iter().find(|(b, _)| conflicts(a, b)) {
-                let reason = format!("{a} is also bound by listener \"{other}\"");
+                let reason = Reason::AlsoBound {
+                    addr: *a,
+                    other: other.clone(),
+                };
                 return Err(named("listener", name, address_part(k), reason));
             }
         }
@@ -229,17 +216,12 @@ pub fn translate_listeners(resources: &[(String, Any)]) -> Result<ListenerSet, L
     Ok(set)
 }
 
-fn named(
-    kind: &'static str,
-    name: &str,
-    part: impl Into<String>,
-    reason: impl Into<String>,
-) -> ListenerError {
+fn named(kind: &'static str, name: &str, part: impl Into<String>, reason: Reason) -> ListenerError {
     ListenerError {
         kind,
         resource: name.to_string(),
         part: part.into(),
-        reason: reason.into(),
+        reason: Box::new(reason),
     }
 }
 
@@ -251,16 +233,19 @@ fn decode_resource<M: Message + Name + Default + HasName>(
     any: &Any,
 ) -> Result<M, ListenerError> {
     if !holds::<M>(any) {
-        let reason = format!("type_url {:?} is not {}", any.type_url, M::type_url());
+        let reason = Reason::ResourceType {
+            got: any.type_url.clone(),
+            want: M::type_url(),
+        };
         return Err(named(kind, name, "resource", reason));
     }
     let m = M::decode(any.value.as_slice())
-        .map_err(|e| named(kind, name, "resource", format!("does not decode: {e}")))?;
+        .map_err(|e| named(kind, name, "resource", Reason::ResourceDecode(e)))?;
     if m.name() != name {
-        let reason = format!(
-            "the resource is named \"{name}\" but carries \"{}\"",
-            m.name()
-        );
+        let reason = Reason::NameMismatch {
+            sent: name.to_string(),
+            carried: m.name().to_string(),
+        };
         return Err(named(kind, name, "name", reason));
     }
     Ok(m)
@@ -287,27 +272,30 @@ fn holds<M: Name>(any: &Any) -> bool {
 }
 
 /// Decodes a filter's typed_config, which must hold `M`.
-fn typed<M: Message + Name + Default>(any: Option<&Any>) -> Result<M, String> {
+fn typed<M: Message + Name + Default>(any: Option<&Any>) -> Result<M, Reason> {
     let Some(any) = any else {
-        return Err("typed_config is missing".into());
+        return Err(Reason::Invalid("typed_config is missing"));
     };
     if !holds::<M>(any) {
-        let (got, want) = (&any.type_url, M::type_url());
-        return Err(format!("typed_config is {got:?}, expected {want}"));
+        return Err(Reason::ConfigType {
+            got: any.type_url.clone(),
+            want: M::type_url(),
+        });
     }
-    M::decode(any.value.as_slice()).map_err(|e| format!("typed_config does not decode: {e}"))
+    M::decode(any.value.as_slice()).map_err(Reason::ConfigDecode)
 }
 
 /// The typed config of a network filter, if any.
-fn filter_config(f: &Filter) -> Result<Option<&Any>, String> {
+fn filter_config(f: &Filter) -> Result<Option<&Any>, Reason> {
     match &f.config_type {
         Some(filter::ConfigType::TypedConfig(a)) => Ok(Some(a)),
-        Some(filter::ConfigType::ConfigDiscovery(_)) => {
-            Err("config_discovery (ECDS) is not supported".into())
-        }
+        Some(filter::ConfigType::ConfigDiscovery(_)) => Err(ECDS),
         None => Ok(None),
     }
 }
+
+/// Extension config discovery, refused wherever a config can come from it.
+const ECDS: Reason = Reason::Unsupported("config_discovery (ECDS) is not supported");
 
 fn address_part(k: usize) -> String {
     match k {
@@ -327,7 +315,7 @@ fn conflicts(a: &SocketAddr, b: &SocketAddr) -> bool {
 
 fn translate(l: &Listener) -> R<ProxyListener> {
     if l.name.is_empty() {
-        return fail("name", "must not be empty");
+        return fail("name", Reason::Invalid("must not be empty"));
     }
     reject_unsupported(l)?;
     let addresses = addresses(l)?;
@@ -351,42 +339,52 @@ fn translate(l: &Listener) -> R<ProxyListener> {
 
 /// Listener-level features Portcullis has no equivalent for.
 fn reject_unsupported(l: &Listener) -> R<()> {
-    let tcp_only = "UDP listeners are not supported; Portcullis proxies TCP only";
+    let tcp_only =
+        Reason::Unsupported("UDP listeners are not supported; Portcullis proxies TCP only");
     if l.udp_listener_config.is_some() {
         return fail("udp_listener_config", tcp_only);
     }
     if l.api_listener.is_some() {
-        return fail("api_listener", "an API listener has no socket to open");
+        return fail(
+            "api_listener",
+            Reason::Unsupported("an API listener has no socket to open"),
+        );
     }
     if l.listener_specifier.is_some() {
         return fail(
             "internal_listener",
-            "Envoy internal listeners are not supported",
+            Reason::Unsupported("Envoy internal listeners are not supported"),
         );
     }
     if l.filter_chain_matcher.is_some() {
         return fail(
             "filter_chain_matcher",
-            "is not supported; chains are selected by transport protocol",
+            Reason::Unsupported("is not supported; chains are selected by transport protocol"),
         );
     }
     if l.default_filter_chain.is_some() {
         return fail(
             "default_filter_chain",
-            "is not supported; chains are selected by transport protocol",
+            Reason::Unsupported("is not supported; chains are selected by transport protocol"),
         );
     }
     if l.fcds_config.is_some() {
-        return fail("fcds_config", "filter chain discovery is not supported");
+        return fail(
+            "fcds_config",
+            Reason::Unsupported("filter chain discovery is not supported"),
+        );
     }
     if l.bind_to_port.is_some_and(|b| !b.value) {
         return fail(
             "bind_to_port",
-            "false is not supported; Portcullis binds every listener",
+            Reason::Unsupported("false is not supported; Portcullis binds every listener"),
         );
     }
     if l.freebind.is_some_and(|b| b.value) {
-        return fail("freebind", "IP_FREEBIND is not supported");
+        return fail(
+            "freebind",
+            Reason::Unsupported("IP_FREEBIND is not supported"),
+        );
     }
     Ok(())
 }
@@ -396,14 +394,15 @@ fn addresses(l: &Listener) -> R<Vec<SocketAddr>> {
     for (i, a) in l.additional_addresses.iter().enumerate() {
         let part = format!("additional_addresses[{i}]");
         if a.socket_options.is_some() || a.tcp_keepalive.is_some() {
-            return fail(part.clone(), "per-address socket options are not supported");
+            return fail(
+                part.clone(),
+                Reason::Unsupported("per-address socket options are not supported"),
+            );
         }
         let addr = socket_addr(a.address.as_ref(), &format!("{part}.address"))?;
         if let Some(prev) = out.iter().find(|p| conflicts(p, &addr)) {
-            return fail(
-                format!("{part}.address"),
-                format!("{addr} collides with {prev} on the same listener"),
-            );
+            let reason = Reason::Collides { addr, prev: *prev };
+            return fail(format!("{part}.address"), reason);
         }
         out.push(addr);
     }
@@ -412,15 +411,21 @@ fn addresses(l: &Listener) -> R<Vec<SocketAddr>> {
 
 fn socket_addr(a: Option<&Address>, part: &str) -> R<SocketAddr> {
     let s = match a.and_then(|a| a.address.as_ref()) {
-        None => return fail(part, "missing; Portcullis needs an IP socket address"),
+        None => {
+            return fail(
+                part,
+                Reason::Invalid("missing; Portcullis needs an IP socket address"),
+            )
+        }
         Some(address::Address::Pipe(p)) => {
-            let reason = format!("pipe {:?}: Portcullis listens on TCP sockets only", p.path);
-            return fail(part, reason);
+            return fail(part, Reason::Pipe(p.path.clone()));
         }
         Some(address::Address::EnvoyInternalAddress(_)) => {
             return fail(
                 part,
-                "an Envoy internal address: Portcullis listens on TCP sockets only",
+                Reason::Unsupported(
+                    "an Envoy internal address: Portcullis listens on TCP sockets only",
+                ),
             )
         }
         Some(address::Address::SocketAddress(s)) => s,
@@ -428,37 +433,31 @@ fn socket_addr(a: Option<&Address>, part: &str) -> R<SocketAddr> {
     if s.protocol != socket_address::Protocol::Tcp as i32 {
         return fail(
             format!("{part}.protocol"),
-            "UDP listeners are not supported; Portcullis proxies TCP only",
+            Reason::Unsupported("UDP listeners are not supported; Portcullis proxies TCP only"),
         );
     }
     if !s.resolver_name.is_empty() || !s.network_namespace_filepath.is_empty() {
         return fail(
             part,
-            "custom resolvers and network namespaces are not supported",
+            Reason::Unsupported("custom resolvers and network namespaces are not supported"),
         );
     }
     let ip: IpAddr = s.address.parse().map_err(|_| {
         Fail(
             format!("{part}.address"),
-            format!("{:?} is not an IP address", s.address),
+            Reason::NotAnIp(s.address.clone()),
         )
     })?;
     let port = match &s.port_specifier {
         Some(socket_address::PortSpecifier::PortValue(p)) => *p,
         Some(socket_address::PortSpecifier::NamedPort(n)) => {
-            return fail(
-                format!("{part}.named_port"),
-                format!("{n:?}: named ports are not supported"),
-            )
+            return fail(format!("{part}.named_port"), Reason::NamedPort(n.clone()))
         }
         None => 0,
     };
     match u16::try_from(port) {
         Ok(p) if p != 0 => Ok(SocketAddr::new(ip, p)),
-        _ => fail(
-            format!("{part}.port_value"),
-            format!("{port} is not a TCP port (1-65535)"),
-        ),
+        _ => fail(format!("{part}.port_value"), Reason::NotAPort(port)),
     }
 }
 
@@ -469,19 +468,21 @@ fn socket_mark(l: &Listener) -> R<Option<u32>> {
     for (i, o) in l.socket_options.iter().enumerate() {
         let part = format!("socket_options[{i}]");
         if (o.level, o.name) != (SOL_SOCKET, SO_MARK) {
-            let reason = format!(
-                "level {} name {} ({:?}) is not supported; only SO_MARK (level 1, name 36)",
-                o.level, o.name, o.description
-            );
+            let reason = Reason::SocketOption {
+                level: o.level,
+                name: o.name,
+                description: o.description.clone(),
+            };
             return fail(part, reason);
         }
         let v = match &o.value {
-            Some(socket_option::Value::IntValue(v)) => u32::try_from(*v)
-                .map_err(|_| Fail(part.clone(), format!("SO_MARK {v} does not fit 32 bits")))?,
-            _ => return fail(part, "SO_MARK needs an int_value"),
+            Some(socket_option::Value::IntValue(v)) => {
+                u32::try_from(*v).map_err(|_| Fail(part.clone(), Reason::MarkTooWide(*v)))?
+            }
+            _ => return fail(part, Reason::Invalid("SO_MARK needs an int_value")),
         };
         if mark.replace(v).is_some() {
-            return fail(part, "SO_MARK is set twice");
+            return fail(part, Reason::Invalid("SO_MARK is set twice"));
         }
     }
     Ok(mark)
@@ -493,7 +494,7 @@ fn non_empty(s: &str) -> Option<String> {
 
 /// `true` for `cilium.tls_wrapper`, `false` for raw buffer or
 /// no transport socket; anything else cannot be honoured.
-fn transport_socket_is_tls(ts: Option<&TransportSocket>, upstream: bool) -> Result<bool, String> {
+fn transport_socket_is_tls(ts: Option<&TransportSocket>, upstream: bool) -> Result<bool, Reason> {
     let Some(ts) = ts else { return Ok(false) };
     let any = ts
         .config_type
@@ -515,10 +516,6 @@ fn transport_socket_is_tls(ts: Option<&TransportSocket>, upstream: bool) -> Resu
             }
             Ok(true)
         }
-        other => Err(format!(
-            "{other:?} is not supported; only {} and {}",
-            names::RAW_BUFFER,
-            names::TLS_WRAPPER
-        )),
+        other => Err(Reason::TransportSocket(other.to_string())),
     }
 }

@@ -8,7 +8,7 @@ use envoy_types::pb::envoy::config::listener::v3::{listener_filter, Listener};
 use envoy_types::pb::envoy::extensions::filters::listener::tls_inspector::v3::TlsInspector;
 use envoy_types::pb::google::protobuf as pb;
 
-use super::{fail, names, non_empty, typed, At, BpfMetadataSummary, Fail, R};
+use super::{fail, names, non_empty, typed, At, BpfMetadataSummary, Fail, Reason, ECDS, R};
 use cilium_api::cilium::BpfMetadata;
 
 /// Exactly one `cilium.bpf_metadata`, optionally the TLS inspector, nothing
@@ -18,19 +18,23 @@ pub(super) fn listener_filters(l: &Listener) -> R<(bool, u32, BpfMetadataSummary
     for (i, f) in l.listener_filters.iter().enumerate() {
         let part = || format!("listener_filters[{i}] {}", f.name);
         if f.filter_disabled.is_some() {
-            return fail(part(), "filter_disabled is not supported");
+            return fail(
+                part(),
+                Reason::Unsupported("filter_disabled is not supported"),
+            );
         }
         let any = match &f.config_type {
             Some(listener_filter::ConfigType::TypedConfig(a)) => Some(a),
-            Some(listener_filter::ConfigType::ConfigDiscovery(_)) => {
-                return fail(part(), "config_discovery (ECDS) is not supported")
-            }
+            Some(listener_filter::ConfigType::ConfigDiscovery(_)) => return fail(part(), ECDS),
             None => None,
         };
         match f.name.as_str() {
             names::BPF_METADATA => {
                 if found.is_some() {
-                    return fail(part(), "a second cilium.bpf_metadata filter");
+                    return fail(
+                        part(),
+                        Reason::Invalid("a second cilium.bpf_metadata filter"),
+                    );
                 }
                 let m: BpfMetadata = typed(any).at(part)?;
                 found = Some(bpf_summary(&m).at(part)?);
@@ -42,34 +46,38 @@ pub(super) fn listener_filters(l: &Listener) -> R<(bool, u32, BpfMetadataSummary
                     typed::<TlsInspector>(any).at(part)?;
                 }
             }
-            _ => return fail(part(), "a listener filter Portcullis does not implement"),
+            _ => {
+                return fail(
+                    part(),
+                    Reason::Unsupported("a listener filter Portcullis does not implement"),
+                )
+            }
         }
     }
     found.ok_or_else(|| {
         Fail(
             "listener_filters".into(),
-            "no cilium.bpf_metadata listener filter; Portcullis takes the direction, proxy_id and identity sources from it".into(),
+            Reason::Invalid("no cilium.bpf_metadata listener filter; Portcullis takes the direction, proxy_id and identity sources from it"),
         )
     })
 }
 
 /// Validates `BpfMetadata` and resolves its defaults (ipcache name, TTLs).
-fn bpf_summary(m: &BpfMetadata) -> Result<(bool, u32, BpfMetadataSummary), String> {
+fn bpf_summary(m: &BpfMetadata) -> Result<(bool, u32, BpfMetadataSummary), Reason> {
     if m.proxy_id > u32::from(u16::MAX) {
-        return Err(format!("proxy_id {} is above 65535", m.proxy_id));
+        return Err(Reason::ProxyIdRange(m.proxy_id));
     }
     if !m.bpf_root.is_empty() && !m.bpf_root.starts_with('/') {
-        return Err(format!("bpf_root {:?} is not an absolute path", m.bpf_root));
+        return Err(Reason::BpfRootRelative(m.bpf_root.clone()));
     }
     // The name is joined under <bpf_root>/tc/globals/: no path tricks.
     if m.ipcache_name.contains('/') || m.ipcache_name == "." || m.ipcache_name == ".." {
-        return Err(format!(
-            "ipcache_name {:?} is not a file name",
-            m.ipcache_name
-        ));
+        return Err(Reason::IpcacheName(m.ipcache_name.clone()));
     }
     if m.is_l7lb && m.is_ingress {
-        return Err("is_l7lb is only valid on an egress listener".into());
+        return Err(Reason::Invalid(
+            "is_l7lb is only valid on an egress listener",
+        ));
     }
     let ipv4_source_address = parse_opt(&m.ipv4_source_address, "ipv4_source_address")?;
     let ipv6_source_address = parse_opt(&m.ipv6_source_address, "ipv6_source_address")?;
@@ -98,20 +106,21 @@ fn bpf_summary(m: &BpfMetadata) -> Result<(bool, u32, BpfMetadataSummary), Strin
 }
 
 /// An optional address field: empty is unset.
-fn parse_opt<T: std::str::FromStr>(s: &str, field: &str) -> Result<Option<T>, String> {
+fn parse_opt<T: std::str::FromStr>(s: &str, field: &'static str) -> Result<Option<T>, Reason> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse()
-        .map(Some)
-        .map_err(|_| format!("{field} {s:?} is not an address of that family"))
+    s.parse().map(Some).map_err(|_| Reason::AddressFamily {
+        field,
+        value: s.to_string(),
+    })
 }
 
 /// A protobuf Duration, refused when negative or denormal.
-fn duration(d: Option<&pb::Duration>, field: &str) -> Result<Option<Duration>, String> {
+fn duration(d: Option<&pb::Duration>, field: &'static str) -> Result<Option<Duration>, Reason> {
     let Some(d) = d else { return Ok(None) };
     match (u64::try_from(d.seconds), u32::try_from(d.nanos)) {
         (Ok(s), Ok(n)) if n < 1_000_000_000 => Ok(Some(Duration::new(s, n))),
-        _ => Err(format!("{field} is not a valid non-negative duration")),
+        _ => Err(Reason::Duration(field)),
     }
 }

@@ -13,7 +13,7 @@ use envoy_types::pb::google::protobuf::Any;
 
 use super::{
     fail, filter_config, names, non_empty, original_dst_cluster_name, transport_socket_is_tls,
-    typed, At, ListenerKind, R,
+    typed, At, ListenerKind, Reason, ECDS, R,
 };
 use cilium_api::cilium::{L7Policy, NetworkFilter};
 
@@ -48,7 +48,7 @@ pub(super) fn filter_chains(l: &Listener, is_ingress: bool) -> R<Chains> {
     if l.filter_chains.is_empty() {
         return fail(
             "filter_chains",
-            "none; Portcullis needs the plain-text chain",
+            Reason::Invalid("none; Portcullis needs the plain-text chain"),
         );
     }
     // [plain-text, TLS]: Envoy picks one chain per transport protocol, so a
@@ -60,15 +60,16 @@ pub(super) fn filter_chains(l: &Listener, is_ingress: bool) -> R<Chains> {
             Chain::Primary { tls, info } => {
                 if let Some((j, _)) = &slots[usize::from(tls)] {
                     let which = if tls { "TLS" } else { "plain-text" };
-                    let reason =
-                        format!("a second {which} chain (the first is filter_chains[{j}])");
+                    let reason = Reason::SecondChain { which, first: *j };
                     return fail(format!("filter_chains[{i}]"), reason);
                 }
                 slots[usize::from(tls)] = Some((i, info));
             }
             Chain::Gated(name) if gated.contains(&name) => {
-                let reason = format!("a second chain for application protocol {name:?}");
-                return fail(format!("filter_chains[{i}]"), reason);
+                return fail(
+                    format!("filter_chains[{i}]"),
+                    Reason::SecondGatedChain(name),
+                );
             }
             Chain::Gated(name) => gated.push(name),
         }
@@ -77,18 +78,17 @@ pub(super) fn filter_chains(l: &Listener, is_ingress: bool) -> R<Chains> {
     let Some((_, p)) = plain else {
         return fail(
             "filter_chains",
-            "no plain-text chain (transport_protocol raw_buffer or unset)",
+            Reason::Invalid("no plain-text chain (transport_protocol raw_buffer or unset)"),
         );
     };
     let (mut access_log_path, mut denied_403_body) = (p.access_log_path, p.denied_403_body);
     if let Some((j, t)) = &tls {
         let part = format!("filter_chains[{j}]");
         if t.http != p.http {
-            let reason = format!(
-                "the TLS chain runs {} but the plain-text chain runs {}",
-                kind_name(t.http),
-                kind_name(p.http)
-            );
+            let reason = Reason::ChainKinds {
+                tls: kind_name(t.http),
+                plain: kind_name(p.http),
+            };
             return fail(part, reason);
         }
         merge(
@@ -127,11 +127,20 @@ fn kind_name(http: bool) -> &'static str {
 
 /// One listener has one access-log socket and one 403 body; chains that
 /// disagree would need per-chain state Portcullis does not keep.
-fn merge(into: &mut Option<String>, other: &Option<String>, part: &str, field: &str) -> R<()> {
+fn merge(
+    into: &mut Option<String>,
+    other: &Option<String>,
+    part: &str,
+    field: &'static str,
+) -> R<()> {
     match (into.as_ref(), other) {
         (Some(a), Some(b)) if a != b => fail(
             part,
-            format!("{field} {b:?} differs from the plain-text chain's {a:?}"),
+            Reason::ChainsDiffer {
+                field,
+                tls: b.clone(),
+                plain: a.clone(),
+            },
         ),
         (None, Some(b)) => {
             *into = Some(b.clone());
@@ -146,14 +155,16 @@ fn chain(c: &FilterChain, i: usize, is_ingress: bool) -> R<Chain> {
     let default = FilterChainMatch::default();
     let m = c.filter_chain_match.as_ref().unwrap_or(&default);
     if let Some(field) = unsupported_match_field(m) {
-        let reason = "is not supported; Portcullis selects a chain by transport protocol only";
+        let reason = Reason::Unsupported(
+            "is not supported; Portcullis selects a chain by transport protocol only",
+        );
         return fail(format!("{part}.filter_chain_match.{field}"), reason);
     }
     let tls = match m.transport_protocol.as_str() {
         "" | "raw_buffer" => false,
         "tls" => true,
         other => {
-            let reason = format!("{other:?} is not supported; only raw_buffer and tls");
+            let reason = Reason::TransportProtocol(other.to_string());
             return fail(
                 format!("{part}.filter_chain_match.transport_protocol"),
                 reason,
@@ -164,13 +175,17 @@ fn chain(c: &FilterChain, i: usize, is_ingress: bool) -> R<Chain> {
     let wrapped = transport_socket_is_tls(c.transport_socket.as_ref(), false).at(ts_part)?;
     match (tls, wrapped) {
         (true, false) => {
-            let reason = "transport_protocol tls without cilium.tls_wrapper: TLS passthrough is not supported";
+            let reason = Reason::Unsupported(
+                "transport_protocol tls without cilium.tls_wrapper: TLS passthrough is not supported",
+            );
             return fail(ts_part(), reason);
         }
         (false, true) => {
             return fail(
                 ts_part(),
-                "cilium.tls_wrapper on a chain that does not match transport_protocol tls",
+                Reason::Invalid(
+                    "cilium.tls_wrapper on a chain that does not match transport_protocol tls",
+                ),
             )
         }
         _ => {}
@@ -180,7 +195,7 @@ fn chain(c: &FilterChain, i: usize, is_ingress: bool) -> R<Chain> {
     if c.use_proxy_proto.is_some_and(|b| b.value) {
         return fail(
             format!("{part}.use_proxy_proto"),
-            "the PROXY protocol is not supported",
+            Reason::Unsupported("the PROXY protocol is not supported"),
         );
     }
     if !m.application_protocols.is_empty() {
@@ -192,14 +207,7 @@ fn chain(c: &FilterChain, i: usize, is_ingress: bool) -> R<Chain> {
         [names::CILIUM_NETWORK, names::HTTP_CONNECTION_MANAGER] => true,
         [names::CILIUM_NETWORK, names::TCP_PROXY] => false,
         _ => {
-            let reason = format!(
-                "[{}] is neither {} + {} nor {} + {}",
-                got.join(", "),
-                names::CILIUM_NETWORK,
-                names::HTTP_CONNECTION_MANAGER,
-                names::CILIUM_NETWORK,
-                names::TCP_PROXY
-            );
+            let reason = Reason::NetworkFilters(got.iter().map(|f| f.to_string()).collect());
             return fail(format!("{part}.filters"), reason);
         }
     };
@@ -233,7 +241,7 @@ fn chain(c: &FilterChain, i: usize, is_ingress: bool) -> R<Chain> {
 /// not checked further; the caller refuses a policy that needs one.
 fn gated(c: &FilterChain, m: &FilterChainMatch, part: &str) -> R<String> {
     let [proto] = m.application_protocols.as_slice() else {
-        let reason = "more than one application protocol is not supported";
+        let reason = Reason::Unsupported("more than one application protocol is not supported");
         return fail(
             format!("{part}.filter_chain_match.application_protocols"),
             reason,
@@ -241,88 +249,90 @@ fn gated(c: &FilterChain, m: &FilterChainMatch, part: &str) -> R<String> {
     };
     match c.filters.first() {
         Some(f) if f.name == *proto => Ok(proto.clone()),
-        _ => {
-            let reason = format!(
-                "an application-protocol chain must start with the filter it names ({proto:?})"
-            );
-            fail(format!("{part}.filters"), reason)
-        }
+        _ => fail(
+            format!("{part}.filters"),
+            Reason::GatedFirstFilter(proto.clone()),
+        ),
     }
 }
 
-fn http_filter_config(f: &HttpFilter) -> Result<Option<&Any>, String> {
+fn http_filter_config(f: &HttpFilter) -> Result<Option<&Any>, Reason> {
     match &f.config_type {
         Some(http_filter::ConfigType::TypedConfig(a)) => Ok(Some(a)),
-        Some(http_filter::ConfigType::ConfigDiscovery(_)) => {
-            Err("config_discovery (ECDS) is not supported".into())
-        }
+        Some(http_filter::ConfigType::ConfigDiscovery(_)) => Err(ECDS),
         None => Ok(None),
     }
 }
 
 /// The HCM must run exactly cilium.l7policy then the router, with inline
 /// routes that all go to the chain's ORIGINAL_DST cluster.
-fn check_hcm(hcm: &HttpConnectionManager, expected: &str) -> Result<L7Policy, String> {
+fn check_hcm(hcm: &HttpConnectionManager, expected: &str) -> Result<L7Policy, Reason> {
     let rc = match &hcm.route_specifier {
         Some(RouteSpecifier::RouteConfig(rc)) => rc,
         Some(RouteSpecifier::Rds(_)) => {
-            return Err(
-                "rds: routes from RDS are not supported; the agent sends them inline".into(),
-            )
+            return Err(Reason::Unsupported(
+                "rds: routes from RDS are not supported; the agent sends them inline",
+            ))
         }
         Some(RouteSpecifier::ScopedRoutes(_)) => {
-            return Err("scoped_routes are not supported".into())
+            return Err(Reason::Unsupported("scoped_routes are not supported"))
         }
-        None => return Err("no route_config".into()),
+        None => return Err(Reason::Invalid("no route_config")),
     };
     routes_target(rc, expected)?;
     let got: Vec<&str> = hcm.http_filters.iter().map(|f| f.name.as_str()).collect();
     if got != [names::L7_POLICY, names::ROUTER] {
-        return Err(format!(
-            "http_filters [{}] are not {} then {}",
-            got.join(", "),
-            names::L7_POLICY,
-            names::ROUTER
+        return Err(Reason::HttpFilters(
+            got.iter().map(|f| f.to_string()).collect(),
         ));
     }
     // Envoy would skip a disabled filter; enforcing policy is not optional.
     if hcm.http_filters.iter().any(|f| f.disabled) {
-        return Err("a disabled HTTP filter is not supported".into());
+        return Err(Reason::Unsupported(
+            "a disabled HTTP filter is not supported",
+        ));
     }
+    let in_filter = |index, name| {
+        move |r| Reason::InHttpFilter {
+            index,
+            name,
+            reason: Box::new(r),
+        }
+    };
     let l7 = http_filter_config(&hcm.http_filters[0])
         .and_then(typed::<L7Policy>)
-        .map_err(|r| format!("http_filters[0] {}: {r}", names::L7_POLICY))?;
+        .map_err(in_filter(0, names::L7_POLICY))?;
     let router = http_filter_config(&hcm.http_filters[1])
         .and_then(|a| a.map_or(Ok(()), |a| typed::<Router>(Some(a)).map(drop)));
-    router.map_err(|r| format!("http_filters[1] {}: {r}", names::ROUTER))?;
+    router.map_err(in_filter(1, names::ROUTER))?;
     Ok(l7)
 }
 
 /// Every route must forward to `cluster`; route matches, timeouts and
 /// retries are ignored (Portcullis forwards each allowed request as is).
-fn routes_target(rc: &RouteConfiguration, cluster: &str) -> Result<(), String> {
+fn routes_target(rc: &RouteConfiguration, cluster: &str) -> Result<(), Reason> {
     let mut routes = 0;
     for (i, vh) in rc.virtual_hosts.iter().enumerate() {
         for (j, r) in vh.routes.iter().enumerate() {
             let at = format!("route_config.virtual_hosts[{i}].routes[{j}]");
             let Some(route::Action::Route(ra)) = &r.action else {
-                return Err(format!(
-                    "{at}: only forwarding routes are supported (no redirect or direct response)"
-                ));
+                return Err(Reason::RouteAction { at });
             };
             match &ra.cluster_specifier {
                 Some(route_action::ClusterSpecifier::Cluster(c)) if c == cluster => routes += 1,
                 Some(route_action::ClusterSpecifier::Cluster(c)) => {
-                    return Err(format!(
-                        "{at} targets cluster \"{c}\"; Portcullis forwards only to the original destination (\"{cluster}\")"
-                    ))
+                    return Err(Reason::RouteCluster {
+                        at,
+                        got: c.clone(),
+                        want: cluster.to_string(),
+                    })
                 }
-                _ => return Err(format!("{at}: only a single named cluster is supported")),
+                _ => return Err(Reason::RouteClusterKind { at }),
             }
         }
     }
     if routes == 0 {
-        return Err("route_config has no route; Portcullis forwards every request to the original destination".into());
+        return Err(Reason::Invalid("route_config has no route; Portcullis forwards every request to the original destination"));
     }
     Ok(())
 }
@@ -376,19 +386,20 @@ fn unsupported_match_field(m: &FilterChainMatch) -> Option<&'static str> {
 }
 
 /// The cluster a tcp_proxy forwards to, checked against the agent's choice.
-fn tcp_proxy_cluster(tp: &TcpProxy, expected: &str) -> Result<(), String> {
+fn tcp_proxy_cluster(tp: &TcpProxy, expected: &str) -> Result<(), Reason> {
     if tp.tunneling_config.is_some() {
-        return Err("tunneling_config is not supported".into());
+        return Err(Reason::Unsupported("tunneling_config is not supported"));
     }
     match &tp.cluster_specifier {
         Some(tcp_proxy::ClusterSpecifier::Cluster(c)) if c == expected => Ok(()),
-        Some(tcp_proxy::ClusterSpecifier::Cluster(c)) => Err(format!(
-            "targets cluster \"{c}\"; Portcullis forwards only to the original destination (\"{expected}\")"
-        )),
+        Some(tcp_proxy::ClusterSpecifier::Cluster(c)) => Err(Reason::ProxyCluster {
+            got: c.clone(),
+            want: expected.to_string(),
+        }),
         Some(tcp_proxy::ClusterSpecifier::WeightedClusters(_)) => {
-            Err("weighted_clusters are not supported".into())
+            Err(Reason::Unsupported("weighted_clusters are not supported"))
         }
-        None => Err("no cluster".into()),
+        None => Err(Reason::Invalid("no cluster")),
     }
 }
 

@@ -7,7 +7,9 @@ use std::collections::HashSet;
 use envoy_types::pb::envoy::config::cluster::v3::{cluster, Cluster};
 use envoy_types::pb::google::protobuf::Any;
 
-use super::{decode_resource, fail, named, transport_socket_is_tls, At, Fail, ListenerError, R};
+use super::{
+    decode_resource, fail, named, transport_socket_is_tls, At, Fail, ListenerError, Reason, R,
+};
 
 /// A CDS cluster as Portcullis sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +36,7 @@ pub fn accept_cluster(c: &Cluster) -> Result<ClusterSummary, ListenerError> {
         kind: "cluster",
         resource: c.name.clone(),
         part,
-        reason,
+        reason: Box::new(reason),
     })
 }
 
@@ -45,12 +47,7 @@ pub fn accept_clusters(resources: &[(String, Any)]) -> Result<Vec<ClusterSummary
     for (name, any) in resources {
         let c: Cluster = decode_resource("cluster", name, any)?;
         if !seen.insert(name.as_str()) {
-            return Err(named(
-                "cluster",
-                name,
-                "resource",
-                "sent twice in one update",
-            ));
+            return Err(named("cluster", name, "resource", Reason::SentTwice));
         }
         out.push(accept_cluster(&c)?);
     }
@@ -61,7 +58,7 @@ pub fn accept_clusters(resources: &[(String, Any)]) -> Result<Vec<ClusterSummary
 fn cluster_summary(c: &Cluster) -> R<ClusterSummary> {
     use cluster::{ClusterDiscoveryType, DiscoveryType, LbConfig, LbPolicy};
     if c.name.is_empty() {
-        return fail("name", "must not be empty");
+        return fail("name", Reason::Invalid("must not be empty"));
     }
     let ignored = |reason: String| {
         Ok(ClusterSummary {
@@ -72,7 +69,7 @@ fn cluster_summary(c: &Cluster) -> R<ClusterSummary> {
     let ty = match &c.cluster_discovery_type {
         None => DiscoveryType::Static,
         Some(ClusterDiscoveryType::Type(t)) => DiscoveryType::try_from(*t)
-            .map_err(|_| Fail("type".into(), format!("{t} is not a discovery type")))?,
+            .map_err(|_| Fail("type".into(), Reason::DiscoveryType(*t)))?,
         Some(ClusterDiscoveryType::ClusterType(t)) => {
             return ignored(format!(
                 "custom cluster type {:?}; Portcullis forwards only to the original destination",
@@ -89,10 +86,7 @@ fn cluster_summary(c: &Cluster) -> R<ClusterSummary> {
     if c.lb_policy != LbPolicy::ClusterProvided as i32 {
         let p = LbPolicy::try_from(c.lb_policy)
             .map_or_else(|_| c.lb_policy.to_string(), |p| p.as_str_name().into());
-        return fail(
-            "lb_policy",
-            format!("{p}: an ORIGINAL_DST cluster needs CLUSTER_PROVIDED"),
-        );
+        return fail("lb_policy", Reason::LbPolicy(p));
     }
     if c.load_assignment
         .as_ref()
@@ -100,27 +94,29 @@ fn cluster_summary(c: &Cluster) -> R<ClusterSummary> {
     {
         return fail(
             "load_assignment",
-            "an ORIGINAL_DST cluster takes no endpoints",
+            Reason::Invalid("an ORIGINAL_DST cluster takes no endpoints"),
         );
     }
     if let Some(LbConfig::OriginalDstLbConfig(o)) = &c.lb_config {
         if o.use_http_header || !o.http_header_name.is_empty() {
             return fail(
                 "original_dst_lb_config.use_http_header",
-                "choosing the destination from a request header is not supported",
+                Reason::Unsupported(
+                    "choosing the destination from a request header is not supported",
+                ),
             );
         }
         if o.upstream_port_override.is_some() || o.metadata_key.is_some() {
             return fail(
                 "original_dst_lb_config",
-                "overriding the original destination is not supported",
+                Reason::Unsupported("overriding the original destination is not supported"),
             );
         }
     }
     if !c.transport_socket_matches.is_empty() {
         return fail(
             "transport_socket_matches",
-            "is not supported; use transport_socket",
+            Reason::Unsupported("is not supported; use transport_socket"),
         );
     }
     let tls = transport_socket_is_tls(c.transport_socket.as_ref(), true)
@@ -133,11 +129,13 @@ fn cluster_summary(c: &Cluster) -> R<ClusterSummary> {
     match want_tls {
         Some(true) if !tls => fail(
             "transport_socket",
-            "the agent's -tls cluster needs the cilium.tls_wrapper transport socket",
+            Reason::Invalid(
+                "the agent's -tls cluster needs the cilium.tls_wrapper transport socket",
+            ),
         ),
         Some(false) if tls => fail(
             "transport_socket",
-            "cilium.tls_wrapper on a cluster the agent uses for plain text",
+            Reason::Invalid("cilium.tls_wrapper on a cluster the agent uses for plain text"),
         ),
         _ => Ok(ClusterSummary {
             name: c.name.clone(),
