@@ -1,11 +1,13 @@
-//! The policy side of Portcullis: Cilium's NPDS/NPHDS wire schema
-//! ([`proto`]), and the compiled, immutable [`PolicySnapshot`] that the proxy
-//! consults on every connection and request.
+//! The policy compiler: Cilium's NPDS/NPHDS messages ([`proto`], generated
+//! in `cilium-api`) in, the compiled, immutable [`PolicySnapshot`] and
+//! [`IdentityTable`] that the proxy consults on every connection and request
+//! out. Pure: no I/O, no runtime, no transport; how the resources arrive
+//! (xDS from the agent, in `portcullis-xds`, or the standalone CNP
+//! translator) is not its business.
 //!
-//! Data flows one way: NetworkPolicy resources (from the agent over xDS, or
-//! from the standalone CNP translator) → [`PolicySnapshot::compile`] → an
-//! `Arc` swapped in whole by the proxy. A snapshot that fails to compile is
-//! rejected with a [`PolicyError`] naming the resource, rule and field; the
+//! Data flows one way: NetworkPolicy resources → [`PolicySnapshot::compile`]
+//! → an `Arc` swapped in whole by the proxy. A snapshot that fails to compile
+//! is rejected with a [`PolicyError`] naming the resource, rule and field; the
 //! caller keeps the previous one.
 
 #![forbid(unsafe_code)]
@@ -17,7 +19,6 @@ mod identity;
 pub mod proto;
 mod snapshot;
 mod sni;
-pub mod xds;
 
 pub use convert::{http_rule_spec, kafka_rule_spec};
 pub use dump::{EndpointDump, PortDump, RuleDump, SnapshotDump, UnenforceableDump};

@@ -18,8 +18,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use npds::xds::listener::{ListenerKind, ProxyListener};
 use npds::Direction;
+use portcullis_xds::listener::{ListenerKind, ProxyListener};
 use serde_json::json;
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::TcpListener;
@@ -42,6 +42,29 @@ const WORKER_QUEUE: usize = 1024;
 pub enum Source {
     Config,
     Lds,
+}
+
+/// Why [`Listeners::reconcile`] changed nothing. The text is what an
+/// LDS NACK says.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    #[error("listener {name:?} is already defined by the {owner:?} source")]
+    OtherSource { name: String, owner: Source },
+    #[error("listener {name:?}: {addr} is already served by listener {other:?}")]
+    AddressTaken {
+        name: String,
+        addr: SocketAddr,
+        other: String,
+    },
+    #[error("listener {name:?}: cannot bind {addr}: {source}")]
+    Bind {
+        name: String,
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("a worker is not taking listener changes")]
+    WorkerGone,
 }
 
 /// What it takes to open one listener, whichever source it came from.
@@ -159,27 +182,6 @@ struct Opened {
     generation: u64,
 }
 
-/// Why a set of listeners was refused; nothing changed.
-#[derive(Debug, thiserror::Error)]
-pub enum ListenerError {
-    #[error("listener {name:?} is already defined by the {owner:?} source")]
-    OtherSource { name: String, owner: Source },
-    #[error("listener {name:?}: {addr} is already served by listener {other:?}")]
-    AddressInUse {
-        name: String,
-        addr: SocketAddr,
-        other: String,
-    },
-    #[error("listener {name:?}: cannot bind {addr}: {error}")]
-    Bind {
-        name: String,
-        addr: SocketAddr,
-        error: std::io::Error,
-    },
-    #[error("a worker is not taking listener changes")]
-    WorkerGone,
-}
-
 /// The open listeners and the workers that accept on them.
 pub struct Listeners {
     workers: Vec<mpsc::Sender<WorkerCmd>>,
@@ -214,13 +216,17 @@ impl Listeners {
     /// Makes the listeners of `source` exactly `specs`. All or nothing:
     /// every new socket is bound before anything is closed, and any failure
     /// leaves the listeners as they were.
-    pub fn reconcile(&self, source: Source, specs: Vec<ListenerSpec>) -> Result<(), ListenerError> {
+    pub fn reconcile(
+        &self,
+        source: Source,
+        specs: Vec<ListenerSpec>,
+    ) -> Result<(), ReconcileError> {
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let mut to_open = Vec::new();
         for spec in &specs {
             if let Some(o) = open.get(&spec.name) {
                 if o.source != source {
-                    return Err(ListenerError::OtherSource {
+                    return Err(ReconcileError::OtherSource {
                         name: spec.name.clone(),
                         owner: o.source,
                     });
@@ -237,7 +243,7 @@ impl Listeners {
                     .filter(|o| o.spec.name != spec.name)
                     .find(|o| o.spec.addresses.contains(addr))
                 {
-                    return Err(ListenerError::AddressInUse {
+                    return Err(ReconcileError::AddressTaken {
                         name: spec.name.clone(),
                         addr: *addr,
                         other: other.spec.name.clone(),
@@ -261,10 +267,10 @@ impl Listeners {
                         Ok((tcp, udp))
                     })
                     .collect::<std::io::Result<Vec<_>>>()
-                    .map_err(|error| ListenerError::Bind {
+                    .map_err(|source| ReconcileError::Bind {
                         name: spec.name.clone(),
                         addr: *addr,
-                        error,
+                        source,
                     })?;
                 per_addr.push((*addr, sockets));
             }
@@ -284,7 +290,7 @@ impl Listeners {
                         udp,
                     };
                     if tx.try_send(cmd).is_err() {
-                        return Err(ListenerError::WorkerGone);
+                        return Err(ReconcileError::WorkerGone);
                     }
                 }
                 info!(name = %spec.name, %addr, direction = spec.direction.as_str(), ?source, "listening");

@@ -41,7 +41,7 @@ use tracing::info;
 use crate::access_log::AccessLog;
 use crate::config::Config;
 use crate::state::Shared;
-use npds::xds::server::{self, XdsCache, XdsListener};
+use portcullis_xds::server::{self, XdsCache, XdsListener};
 
 #[derive(Parser)]
 #[command(

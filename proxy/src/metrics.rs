@@ -19,8 +19,8 @@ use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 
-use npds::xds::client::SubscriptionStats;
-use npds::xds::grpc::Path;
+use portcullis_xds::client::SubscriptionStats;
+use portcullis_xds::Path;
 
 /// A running xDS subscription's name and counters, for metrics and dumps.
 #[derive(Debug)]

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use notify::event::{AccessKind, AccessMode};
 use notify::{EventKind, RecursiveMode, Watcher};
-use npds::xds::server::XdsCache;
 use npds::{IdentityTable, PolicySnapshot};
+use portcullis_xds::server::XdsCache;
 use tokio::sync::mpsc;
 use tracing::{error, info, warn};
 

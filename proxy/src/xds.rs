@@ -8,14 +8,16 @@ use envoy_types::pb::envoy::config::listener::v3::Listener as EnvoyListener;
 use envoy_types::pb::envoy::extensions::transport_sockets::tls::v3::Secret;
 use envoy_types::pb::google::protobuf::Any;
 use npds::proto::NetworkPolicyHosts;
-use npds::xds::client::{decode_all, Backoff, Resources, Subscription, SubscriptionStats};
-use npds::xds::grpc::Path;
-use npds::xds::listener::{accept_clusters, translate_listeners};
-use npds::{IdentityTable, PolicySnapshot};
-use sds::SecretStore;
+use npds::{IdentityTable, PolicyError, PolicySnapshot};
+use portcullis_xds::client::{
+    decode_all, Backoff, DecodeError, Resources, Subscription, SubscriptionStats,
+};
+use portcullis_xds::listener::{accept_clusters, translate_listeners, ListenerError};
+use portcullis_xds::Path;
+use sds::{SecretError, SecretStore};
 use tracing::{debug, info};
 
-use crate::listeners::{ListenerSpec, Listeners, Source};
+use crate::listeners::{ListenerSpec, Listeners, ReconcileError, Source};
 use crate::metrics::Stream;
 
 use crate::policy::Change;
@@ -25,21 +27,37 @@ use crate::state::Shared;
 pub const NPDS: &str = "NPDS";
 pub const NPHDS: &str = "NPHDS";
 
+/// Why an update of any type was refused. The text is the NACK's
+/// `error_detail.message` and the `/config_dump` rejection.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    #[error(transparent)]
+    Policy(#[from] PolicyError),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    #[error(transparent)]
+    Listeners(#[from] ListenerError),
+    #[error(transparent)]
+    Reconcile(#[from] ReconcileError),
+}
+
 /// Applies a checked update or records why it was refused; the error goes
 /// back to the subscription, which NACKs with it.
 fn settle<T>(
     shared: &Shared,
     source: &'static str,
-    result: Result<T, String>,
+    result: Result<T, UpdateError>,
     apply: impl FnOnce(T),
-) -> Result<(), String> {
+) -> Result<(), UpdateError> {
     match result {
         Ok(value) => {
             apply(value);
             Ok(())
         }
         Err(e) => {
-            shared.reject(source, e.clone());
+            shared.reject(source, e.to_string());
             Err(e)
         }
     }
@@ -50,11 +68,13 @@ struct Npds {
 }
 
 impl Resources for Npds {
-    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+    type Error = UpdateError;
+
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), UpdateError> {
         let previous = self.shared.policy_arc();
         let encoded: Vec<&[u8]> = resources.iter().map(|a| a.value.as_slice()).collect();
         let result = PolicySnapshot::compile_encoded(version, &encoded, Some(&previous.snapshot))
-            .map_err(|e| e.to_string());
+            .map_err(UpdateError::from);
         settle(&self.shared, NPDS, result, |snapshot| {
             info!(
                 version,
@@ -72,9 +92,12 @@ struct Nphds {
 }
 
 impl Resources for Nphds {
-    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+    type Error = UpdateError;
+
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), UpdateError> {
         let result = decode_all::<NetworkPolicyHosts>(resources)
-            .and_then(|hosts| IdentityTable::compile(&hosts).map_err(|e| e.to_string()));
+            .map_err(UpdateError::from)
+            .and_then(|hosts| Ok(IdentityTable::compile(&hosts)?));
         settle(&self.shared, NPHDS, result, |table| {
             info!(
                 version,
@@ -92,9 +115,12 @@ struct Sds {
 }
 
 impl Resources for Sds {
-    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+    type Error = UpdateError;
+
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), UpdateError> {
         let result = decode_all::<Secret>(resources)
-            .and_then(|secrets| SecretStore::compile(&secrets).map_err(|e| e.to_string()));
+            .map_err(UpdateError::from)
+            .and_then(|secrets| Ok(SecretStore::compile(&secrets)?));
         settle(&self.shared, "SDS", result, |store| {
             info!(version, secrets = store.len(), "secrets applied");
             self.shared.publish(Change::Secrets(Arc::new(store)));
@@ -115,7 +141,7 @@ impl Resources for Sds {
 fn named<M: prost::Message + Default>(
     resources: &[Any],
     name: impl Fn(&M) -> String,
-) -> Result<Vec<(String, Any)>, String> {
+) -> Result<Vec<(String, Any)>, UpdateError> {
     let messages = decode_all::<M>(resources)?;
     Ok(messages
         .iter()
@@ -131,17 +157,17 @@ struct Lds {
 }
 
 impl Resources for Lds {
-    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+    type Error = UpdateError;
+
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), UpdateError> {
         let result = named::<EnvoyListener>(resources, |l| l.name.clone())
-            .and_then(|pairs| translate_listeners(&pairs).map_err(|e| e.to_string()))
+            .and_then(|pairs| Ok(translate_listeners(&pairs)?))
             .and_then(|set| {
                 for ignored in &set.ignored {
                     debug!(name = %ignored.name, reason = %ignored.reason, "listener ignored");
                 }
                 let specs = set.listeners.iter().map(ListenerSpec::from_lds).collect();
-                self.manager
-                    .reconcile(Source::Lds, specs)
-                    .map_err(|e| e.to_string())
+                Ok(self.manager.reconcile(Source::Lds, specs)?)
             });
         settle(&self.shared, "LDS", result, |()| {
             info!(version, listeners = resources.len(), "listeners applied");
@@ -157,9 +183,11 @@ struct Cds {
 }
 
 impl Resources for Cds {
-    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), String> {
+    type Error = UpdateError;
+
+    fn apply(&self, version: &str, resources: &[Any]) -> Result<(), UpdateError> {
         let result = named::<Cluster>(resources, |c| c.name.clone())
-            .and_then(|pairs| accept_clusters(&pairs).map_err(|e| e.to_string()));
+            .and_then(|pairs| Ok(accept_clusters(&pairs)?));
         settle(&self.shared, "CDS", result, |clusters| {
             for c in &clusters {
                 debug!(name = %c.name, kind = ?c.kind, "cluster");
@@ -171,53 +199,35 @@ impl Resources for Cds {
 
 /// Starts the NPDS, NPHDS, SDS, LDS and CDS subscriptions against `target`.
 pub fn start(target: &str, shared: &Arc<Shared>, manager: &Arc<Listeners>) -> Vec<Stream> {
-    let subs: Vec<(Path, Arc<dyn Resources>)> = vec![
-        (
-            Path::NetworkPolicies,
-            Arc::new(Npds {
-                shared: shared.clone(),
-            }),
-        ),
-        (
-            Path::NetworkPolicyHosts,
-            Arc::new(Nphds {
-                shared: shared.clone(),
-            }),
-        ),
-        (
-            Path::Secrets,
-            Arc::new(Sds {
-                shared: shared.clone(),
-            }),
-        ),
-        (
+    let shared = || shared.clone();
+    vec![
+        subscribe(target, Path::NetworkPolicies, Npds { shared: shared() }),
+        subscribe(target, Path::NetworkPolicyHosts, Nphds { shared: shared() }),
+        subscribe(target, Path::Secrets, Sds { shared: shared() }),
+        subscribe(
+            target,
             Path::Listeners,
-            Arc::new(Lds {
-                shared: shared.clone(),
+            Lds {
+                shared: shared(),
                 manager: manager.clone(),
-            }),
+            },
         ),
-        (
-            Path::Clusters,
-            Arc::new(Cds {
-                shared: shared.clone(),
-            }),
-        ),
-    ];
-    subs.into_iter()
-        .map(|(path, handler)| {
-            let stats = Arc::new(SubscriptionStats::default());
-            tokio::spawn(
-                Subscription {
-                    target: target.to_string(),
-                    path,
-                    handler,
-                    stats: stats.clone(),
-                    backoff: Backoff::default(),
-                }
-                .run(),
-            );
-            Stream { path, stats }
-        })
-        .collect()
+        subscribe(target, Path::Clusters, Cds { shared: shared() }),
+    ]
+}
+
+/// Spawns one subscription of `path` handled by `handler`.
+fn subscribe<H: Resources>(target: &str, path: Path, handler: H) -> Stream {
+    let stats = Arc::new(SubscriptionStats::default());
+    tokio::spawn(
+        Subscription {
+            target: target.to_string(),
+            path,
+            handler: Arc::new(handler),
+            stats: stats.clone(),
+            backoff: Backoff::default(),
+        }
+        .run(),
+    );
+    Stream { path, stats }
 }

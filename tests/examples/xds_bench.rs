@@ -1,5 +1,5 @@
 //! xDS benchmark: Portcullis fed by "the agent" (the in-process
-//! `npds::xds::server::XdsCache` of the test harness, on a unix socket).
+//! `portcullis_xds::server::XdsCache` of the test harness, on a unix socket).
 //!
 //! 1. Update latency: one endpoint with `RULES` HTTP rules; `UPDATES` updates
 //!    that each change one rule, timed from `set_network_policies` to the ACK
@@ -32,8 +32,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, ensure, Context};
 use npds::proto::NetworkPolicy;
-use npds::xds::grpc::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 // ------------------------------------------------------------------ knobs --
 

@@ -676,11 +676,11 @@ impl Portcullis {
 
 // ==== xDS: an in-process server that plays the Cilium agent ====
 
-/// The Cilium agent's xDS side, played by `npds::xds::server::XdsCache` on a
+/// The Cilium agent's xDS side, played by `portcullis_xds::server::XdsCache` on a
 /// unix socket, on a runtime of its own so tests can stop and restart it.
 pub struct Agent {
     pub rt: tokio::runtime::Runtime,
-    pub cache: std::sync::Arc<npds::xds::server::XdsCache>,
+    pub cache: std::sync::Arc<portcullis_xds::server::XdsCache>,
     pub socket: PathBuf,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -692,15 +692,15 @@ impl Agent {
             .enable_all()
             .build()
             .unwrap();
-        let cache = std::sync::Arc::new(npds::xds::server::XdsCache::new());
+        let cache = std::sync::Arc::new(portcullis_xds::server::XdsCache::new());
         let listener = {
             let _guard = rt.enter();
-            npds::xds::server::bind_unix(socket).expect("bind the agent's socket")
+            portcullis_xds::server::bind_unix(socket).expect("bind the agent's socket")
         };
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        rt.spawn(npds::xds::server::serve(
+        rt.spawn(portcullis_xds::server::serve(
             cache.clone(),
-            npds::xds::server::XdsListener::from(listener),
+            portcullis_xds::server::XdsListener::from(listener),
             async {
                 let _ = rx.await;
             },

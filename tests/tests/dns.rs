@@ -635,8 +635,9 @@ fn queries_without_exactly_one_question_get_formerr_and_are_never_forwarded() {
 mod agent {
     use std::sync::Mutex;
 
+    use cilium_api::standalonednsproxy::fqdn_data_server::FqdnData;
+    use futures_util::stream::BoxStream;
     use futures_util::StreamExt;
-    use l7_dns::fqdn_data::{FqdnData, PolicyStateStream};
     use l7_dns::proto::{
         FqdnMapping, PolicyState, PolicyStateResponse, ResponseCode, UpdateMappingResponse,
     };
@@ -649,12 +650,17 @@ mod agent {
         pub mappings: mpsc::UnboundedSender<FqdnMapping>,
     }
 
+    type PolicyStateStream = BoxStream<'static, Result<PolicyState, Status>>;
+
     #[tonic::async_trait]
     impl FqdnData for Agent {
+        type StreamPolicyStateStream = PolicyStateStream;
+
         async fn stream_policy_state(
             &self,
-            mut acks: Streaming<PolicyStateResponse>,
+            request: Request<Streaming<PolicyStateResponse>>,
         ) -> Result<Response<PolicyStateStream>, Status> {
+            let mut acks = request.into_inner();
             let states = self
                 .states
                 .lock()
@@ -671,7 +677,7 @@ mod agent {
             Ok(Response::new(out))
         }
 
-        async fn update_mapping(
+        async fn update_mapping_request(
             &self,
             req: Request<FqdnMapping>,
         ) -> Result<Response<UpdateMappingResponse>, Status> {
@@ -691,7 +697,7 @@ mod agent {
 
 #[test]
 fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
-    use l7_dns::fqdn_data::FqdnDataServer;
+    use cilium_api::standalonednsproxy::fqdn_data_server::FqdnDataServer;
     use l7_dns::proto::{
         DnsPolicy, DnsServer, EndpointInfo, IdentityToEndpointMapping, IdentityToPrefixMapping,
         PolicyState, ResponseCode,

@@ -19,9 +19,9 @@ use kafka_protocol::messages::{
 use kafka_protocol::protocol::StrBytes;
 use npds::proto::port_network_policy_rule::L7;
 use npds::proto::{L7NetworkPolicyRule, L7NetworkPolicyRules};
-use npds::xds::grpc::Path as XdsPath;
 use portcullis_tests::kafka::{frame, read_response, Tansu};
 use portcullis_tests::*;
+use portcullis_xds::Path as XdsPath;
 
 /// An nginx origin on 127.0.0.10:`port` for each of `ports` that echoes the
 /// request line and logs every request it receives to `log`.

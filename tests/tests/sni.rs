@@ -17,8 +17,8 @@ use npds::proto::{
     port_network_policy_rule::Verdict, NetworkPolicy, NetworkPolicyHosts, PortNetworkPolicy,
     PortNetworkPolicyRule, Protocol,
 };
-use npds::xds::grpc::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 /// An nginx origin on 127.0.0.10: HTTPS on `tls` ports (a certificate for
 /// `*.forbidden.example` and `*.allowed.example`, made here with openssl),

@@ -6,8 +6,8 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use npds::xds::grpc::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 const INVENTORY: &str = "
 endpoints: [{id: 1, ips: [127.0.0.10], labels: {app: echo}}]
@@ -376,7 +376,9 @@ spec:
 }
 
 fn agent_listener(name: &str, port: u16) -> envoy_types::pb::envoy::config::listener::v3::Listener {
-    use npds::xds::listener::{build_listener, BpfMetadataSummary, ListenerKind, ProxyListener};
+    use portcullis_xds::listener::{
+        build_listener, BpfMetadataSummary, ListenerKind, ProxyListener,
+    };
     build_listener(&ProxyListener {
         name: name.into(),
         addresses: vec![

@@ -8,9 +8,11 @@
 //!   along the CNAME chain, with the chain's TTL.
 //! - [`cache`]: the FQDN cache those answers fill, bounded, with TTL expiry,
 //!   and the `toFQDNs` selector identities its addresses carry.
+//! - [`proto`]: the standalone DNS proxy's messages (generated in
+//!   `cilium-api`, which also has the `FQDNData` client and server) and the
+//!   address encodings they use.
 
 pub mod cache;
-pub mod fqdn_data;
 pub mod harvest;
 pub mod message;
 pub mod pattern;

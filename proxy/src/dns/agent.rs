@@ -8,15 +8,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use cilium_api::standalonednsproxy::fqdn_data_client::FqdnDataClient;
 use hickory_proto::op::Message;
 use hickory_proto::rr::RData;
-use l7_dns::fqdn_data::{stream_policy_state, update_mapping};
 use l7_dns::proto::{
     ip_to_bytes, DnsResponseData, FqdnMapping, MetricsData, PolicyStateResponse, ProcessingStats,
     ResponseCode,
 };
 use l7_dns::Harvest;
-use npds::xds::client::Backoff;
+use portcullis_xds::client::Backoff;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
@@ -32,6 +32,13 @@ pub const READY: &str = "dns policy";
 /// The channel to the agent's `FQDNData` server.
 pub struct Link {
     channel: Channel,
+}
+
+/// The generated `FQDNData` client on `channel`. A PolicyState carries every
+/// selected identity's prefixes; tonic's default 4 MiB decoding limit could
+/// cut a large cluster off, and the agent is a trusted local peer.
+fn client(channel: Channel) -> FqdnDataClient<Channel> {
+    FqdnDataClient::new(channel).max_decoding_message_size(usize::MAX)
 }
 
 /// One `FQDNMapping`, made while the exchange is at hand.
@@ -94,9 +101,11 @@ impl Mapping {
         };
         let max_delay = Duration::from_millis(shared.dns.config().response_max_delay_ms);
         let fqdn = self.0.fqdn.clone();
-        match tokio::time::timeout(max_delay, update_mapping(link.channel.clone(), self.0)).await {
-            Ok(Ok(r)) if r.response() == ResponseCode::NoError => {}
+        let mut agent = client(link.channel.clone());
+        match tokio::time::timeout(max_delay, agent.update_mapping_request(self.0)).await {
+            Ok(Ok(r)) if r.get_ref().response() == ResponseCode::NoError => {}
             Ok(Ok(r)) => {
+                let r = r.into_inner();
                 shared.metrics.dns_mapping_failed.inc();
                 warn!(%fqdn, response = r.response().as_str_name(), "the agent refused an FQDN mapping");
             }
@@ -115,7 +124,7 @@ impl Mapping {
 /// Connects (lazily) to the agent and follows its policy stream for the
 /// process's life, reconnecting with jittered backoff after any error.
 pub fn start(target: &str, shared: Arc<Shared>) -> anyhow::Result<()> {
-    let channel = npds::xds::grpc::connect_lazy(target)?;
+    let channel = portcullis_xds::channel::connect_lazy(target)?;
     let _ = shared.dns.agent.set(Link {
         channel: channel.clone(),
     });
@@ -145,7 +154,10 @@ pub fn start(target: &str, shared: Arc<Shared>) -> anyhow::Result<()> {
 /// Returns how many states were applied.
 async fn follow(channel: Channel, shared: &Arc<Shared>) -> Result<usize, tonic::Status> {
     let (acks, rx) = mpsc::channel(16);
-    let mut states = stream_policy_state(channel, ReceiverStream::new(rx)).await?;
+    let mut states = client(channel)
+        .stream_policy_state(ReceiverStream::new(rx))
+        .await?
+        .into_inner();
     info!("FQDNData stream open");
     let mut applied = 0;
     while let Some(state) = states.message().await? {
