@@ -21,10 +21,10 @@ use l7_dns::proto::{
     ip_to_bytes, prefix_to_bytes, DnsPolicy as ProtoDnsPolicy, DnsServer, EndpointInfo,
     IdentityToEndpointMapping, IdentityToPrefixMapping, PolicyState,
 };
-use l7_dns::{DnsSelector, Selectors};
+use l7_dns::{CompiledDnsPolicy, DnsSelector, Selectors};
 
 use crate::config::Config;
-use crate::dns::policy::DnsPolicy;
+use crate::dns::policy::ServerIdentities;
 
 /// Quiet time after a file event before reloading, so an editor's
 /// write-rename-chmod burst is one reload.
@@ -42,7 +42,7 @@ pub type DnsSink = Box<dyn Fn(DnsUpdate) + Send + Sync>;
 /// The DNS rules and `toFQDNs` selectors of the policy files, in the form
 /// the agent's `FQDNData` stream carries them, already compiled.
 pub struct DnsUpdate {
-    pub policy: DnsPolicy,
+    pub policy: CompiledDnsPolicy<ServerIdentities>,
     pub selectors: Selectors,
 }
 
@@ -83,7 +83,7 @@ impl Standalone {
             .map_err(|e| e.to_string())?;
         IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
         let state = policy_state(&self.config, &translation)?;
-        let policy = DnsPolicy::compile(&state).map_err(|e| format!("DNS policy: {e}"))?;
+        let policy = CompiledDnsPolicy::compile(&state).map_err(|e| format!("DNS policy: {e}"))?;
         let selectors: Vec<(DnsSelector, u32)> = translation
             .fqdn_selectors
             .iter()
