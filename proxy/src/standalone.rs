@@ -180,8 +180,8 @@ impl Standalone {
 /// translation: DNS rules per endpoint, endpoints' addresses by identity,
 /// and every identity's prefixes (for the server identity lookup).
 fn policy_state(config: &Config, t: &cnp::Translation) -> Result<PolicyState, String> {
-    let mut egress = Vec::with_capacity(t.dns_policies.len());
-    for p in &t.dns_policies {
+    let mut egress = Vec::with_capacity(t.dns_rules.len());
+    for p in &t.dns_rules {
         let source_endpoint_id = u32::try_from(p.endpoint_id).map_err(|_| {
             format!(
                 "endpoint {}: DNS policy carries endpoint ids as 32-bit numbers",
