@@ -14,7 +14,7 @@
 //!   compiles them (one anchored regex per rule set).
 //! - [`message`]: the judged name of a query, and the replies Portcullis
 //!   makes itself (REFUSED, NXDOMAIN, SERVFAIL, FORMERR), with hickory-proto.
-//! - [`harvest`]: the addresses an allowed answer teaches the FQDN cache,
+//! - [`harvest`](mod@harvest): the addresses an allowed answer teaches the FQDN cache,
 //!   along the CNAME chain, with the chain's TTL.
 //! - [`cache`]: the FQDN cache those answers fill, bounded, with TTL expiry,
 //!   and the `toFQDNs` selector identities its addresses carry.

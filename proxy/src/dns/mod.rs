@@ -1,14 +1,23 @@
 //! The DNS proxy (shared spec §4, Cilium's `pkg/fqdn/dnsproxy`): queries
 //! over UDP and TCP, judged on their one question by the DNS policy of
-//! the source endpoint (any other question count is answered FORMERR); allowed ones forwarded to the original server with
-//! a fresh ID over the client's transport, answers relayed byte for byte
-//! (ID restored) after their addresses reach the FQDN cache and policy.
+//! the source endpoint (any other question count is answered FORMERR);
+//! allowed ones forwarded to the original server with a fresh ID over the
+//! client's transport, answers relayed byte for byte (ID restored) after
+//! their addresses reach the FQDN cache and policy.
 //!
-//! - [`policy`]: DNS rules per endpoint and server, from the agent's
+//! The decisions are not made here: `l7_dns` compiles DNS policy and
+//! judges each query into a `DnsVerdict` ([`l7_dns::policy`]), parses
+//! queries, makes local replies and harvests answers. This module owns
+//! what has I/O or proxy state: sockets, the agent link, the FQDN cache in
+//! the running proxy, the policy in force, and one access-log event per
+//! query, built from the verdict.
+//!
+//! - [`policy`]: the policy in force, [`l7_dns::CompiledDnsPolicy`] with
+//!   npds's identity table for server addresses; it comes from the agent's
 //!   `FQDNData` stream or, standalone, from `rules.dns` in policy files.
 //! - [`fqdn`]: the FQDN cache and the `toFQDNs` identities it feeds.
 //! - [`agent`]: the standalone DNS proxy protocol client.
-//! - `udp` / `tcp`: the two transports.
+//! - `udp` / `tcp`: the two transports (`mmsg`: batched UDP syscalls).
 
 pub mod agent;
 pub mod fqdn;
