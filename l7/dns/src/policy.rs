@@ -539,18 +539,19 @@ mod tests {
     /// The texts as logs, NACK reasons and `/config_dump` show them.
     #[test]
     fn errors_name_the_part_at_fault() {
-        let edit = |f: &dyn Fn(&mut PolicyState)| {
+        type Edit = fn(&mut PolicyState);
+        let edit = |f: Edit| {
             let mut s = state();
             f(&mut s);
             Policy::compile(&s).unwrap_err().to_string()
         };
-        let table: [(&dyn Fn(&mut PolicyState), &str); 7] = [
+        let table: [(Edit, &str); 7] = [
             (
-                &|s| s.identity_to_endpoint_mapping[0].endpoint_info[0].ip[0] = vec![1; 5],
+                |s| s.identity_to_endpoint_mapping[0].endpoint_info[0].ip[0] = vec![1; 5],
                 "identity_to_endpoint_mapping[0].endpoint_info[0].ip[0]: 5 bytes is not an IPv4 or IPv6 address",
             ),
             (
-                &|s| {
+                |s| {
                     s.identity_to_endpoint_mapping.push(IdentityToEndpointMapping {
                         identity: 5001,
                         endpoint_info: vec![EndpointInfo {
@@ -562,23 +563,23 @@ mod tests {
                 "identity_to_endpoint_mapping[1].endpoint_info[0].ip[0]: 10.0.0.7 is already endpoint 7 (identity 5000)",
             ),
             (
-                &|s| s.identity_to_prefix_mapping[0].prefix[0] = vec![1; 3],
+                |s| s.identity_to_prefix_mapping[0].prefix[0] = vec![1; 3],
                 "identity_to_prefix_mapping[0].prefix[0]: 3 bytes is not an address or prefix",
             ),
             (
-                &|s| s.identity_to_prefix_mapping[0].prefix.push(vec![10, 0, 0, 7]),
+                |s| s.identity_to_prefix_mapping[0].prefix.push(vec![10, 0, 0, 7]),
                 "prefix 10.0.0.7/32 is claimed twice",
             ),
             (
-                &|s| s.egress_l7_dns_policy[0].dns_pattern.push("a+b".into()),
+                |s| s.egress_l7_dns_policy[0].dns_pattern.push("a+b".into()),
                 "egress_l7_dns_policy[0].dns_pattern: \"a+b\" has characters outside [-a-zA-Z0-9_.*] (matchPattern) or [-a-zA-Z0-9_.] (matchName)",
             ),
             (
-                &|s| s.egress_l7_dns_policy[0].dns_servers[0].dns_server_port = 0,
+                |s| s.egress_l7_dns_policy[0].dns_servers[0].dns_server_port = 0,
                 "egress_l7_dns_policy[0].dns_servers[0].dns_server_port: 0 is not a port",
             ),
             (
-                &|s| s.egress_l7_dns_policy[0].dns_servers[0].dns_server_proto = 256,
+                |s| s.egress_l7_dns_policy[0].dns_servers[0].dns_server_proto = 256,
                 "egress_l7_dns_policy[0].dns_servers[0].dns_server_proto: 256 is not an IP protocol number",
             ),
         ];
