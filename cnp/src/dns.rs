@@ -5,7 +5,7 @@
 //! - A port with DNS rules is redirected to the DNS proxy. Envoy gets a
 //!   plain L3/L4 allow for it (the agent's `xds_server.go` ignores DNS L7
 //!   rules); the rules themselves go to the DNS proxy as the agent's
-//!   standalone-DNS-proxy `DNSPolicy` messages ([`DnsPolicy`]): one per
+//!   standalone-DNS-proxy `DNSPolicy` messages ([`EndpointDnsRules`]): one per
 //!   L4 filter and peer selector in the agent (`pkg/fqdn/service`), here
 //!   grouped per endpoint, port and pattern set (equivalent: a query is
 //!   allowed when one policy lists its server and one of its patterns
@@ -24,7 +24,7 @@ use crate::spec::PortSpec;
 /// One endpoint's DNS rules on one egress port: the agent's
 /// `standalonednsproxy.DNSPolicy`.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct DnsPolicy {
+pub struct EndpointDnsRules {
     pub endpoint_id: u64,
     /// Raw `matchName` / `matchPattern` strings, as the agent sends them
     /// (sorted, without duplicates). `*` allows every name; the agent adds
@@ -35,7 +35,7 @@ pub struct DnsPolicy {
     pub servers: Vec<DnsServer>,
 }
 
-/// A DNS server a [`DnsPolicy`] applies to: the agent's `DNSServer`.
+/// A DNS server that [`EndpointDnsRules`] apply to: the agent's `DNSServer`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub struct DnsServer {
     /// The server's security identity. 0 stands for any server: a DNS rule
@@ -77,11 +77,11 @@ impl FqdnSelector {
 }
 
 /// The DNS policies of one endpoint's egress filters.
-pub(crate) fn policies(
+pub(crate) fn endpoint_rules(
     endpoint_id: u64,
     filters: Option<&Filters>,
     universe: &Universe,
-) -> Vec<DnsPolicy> {
+) -> Vec<EndpointDnsRules> {
     let Some(filters) = filters else {
         return Vec::new();
     };
@@ -116,7 +116,7 @@ pub(crate) fn policies(
     }
     groups
         .into_iter()
-        .map(|((_, patterns), servers)| DnsPolicy {
+        .map(|((_, patterns), servers)| EndpointDnsRules {
             endpoint_id,
             patterns,
             servers: servers.into_iter().collect(),

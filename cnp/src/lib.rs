@@ -4,7 +4,7 @@
 //! would send — one `NetworkPolicy` per local endpoint and one
 //! `NetworkPolicyHosts` per identity with addresses — and into what it
 //! would send its DNS proxy: the standalone DNS proxy's `DNSPolicy`
-//! messages ([`DnsPolicy`]) and the identities of the `toFQDNs` selectors
+//! messages ([`EndpointDnsRules`]) and the identities of the `toFQDNs` selectors
 //! ([`FqdnSelector`]). It sits in front of the npds snapshot compiler: in
 //! standalone mode the proxy feeds what this crate produces to the same
 //! code path that agent updates take.
@@ -59,7 +59,7 @@
 //!   would send the DNS proxy port 0).
 //! - NPDS for a port with DNS rules is what the agent sends Envoy: a plain
 //!   allow for the selected peers (`xds_server.go` ignores DNS L7 rules),
-//!   and nothing for UDP. The rules go to [`DnsPolicy`], the agent's
+//!   and nothing for UDP. The rules go to [`EndpointDnsRules`], the agent's
 //!   `DNSPolicy`: the agent sends one per L4 filter and peer selector, with
 //!   every identity the selector selects; here those with equal patterns on
 //!   one port are merged (the same decisions), and a rule without a peer
@@ -114,7 +114,7 @@ use std::net::IpAddr;
 
 use npds::proto::{NetworkPolicy, NetworkPolicyHosts};
 
-pub use dns::{DnsPolicy, DnsServer, FqdnSelector};
+pub use dns::{DnsServer, EndpointDnsRules, FqdnSelector};
 pub use error::{CnpError, Problem};
 pub use identity::{ALLOC_BASE, ALLOC_SPAN, FIRST_CIDR_IDENTITY};
 pub use inventory::{Endpoint, Identity, Inventory};
@@ -131,7 +131,7 @@ pub struct Translation {
     pub endpoint_identities: BTreeMap<u64, u32>,
     /// What the DNS proxy enforces: each endpoint's DNS rules per egress
     /// port, by endpoint id, port and patterns.
-    pub dns_policies: Vec<DnsPolicy>,
+    pub dns_rules: Vec<EndpointDnsRules>,
     /// Every egress `toFQDNs` selector and its identity, by selector.
     pub fqdn_selectors: Vec<FqdnSelector>,
 }
@@ -143,14 +143,18 @@ pub fn translate(inv: &Inventory, docs: &[PolicyDoc]) -> Result<Translation, Cnp
     endpoints.sort_by_key(|ep| ep.id);
 
     let mut network_policies = Vec::with_capacity(endpoints.len());
-    let mut dns_policies = Vec::new();
+    let mut dns_rules = Vec::new();
     for ep in endpoints {
         let labels = selector::IdLabels::pod(&ep.labels, &ep.namespace);
         let ingress_filters = l4::resolve(&labels, docs, &universe, true);
         let ingress = wire::direction(ingress_filters.as_ref(), ep, inv, &universe, true)?;
         let egress_filters = l4::resolve(&labels, docs, &universe, false);
         let egress = wire::direction(egress_filters.as_ref(), ep, inv, &universe, false)?;
-        dns_policies.extend(dns::policies(ep.id, egress_filters.as_ref(), &universe));
+        dns_rules.extend(dns::endpoint_rules(
+            ep.id,
+            egress_filters.as_ref(),
+            &universe,
+        ));
         network_policies.push(NetworkPolicy {
             endpoint_ips: endpoint_ips(&ep.ips),
             endpoint_id: ep.id,
@@ -167,14 +171,14 @@ pub fn translate(inv: &Inventory, docs: &[PolicyDoc]) -> Result<Translation, Cnp
         endpoints = network_policies.len(),
         identities = universe.ids.len(),
         policies = docs.len(),
-        dns_policies = dns_policies.len(),
+        dns_rules = dns_rules.len(),
         "translated network policies"
     );
     Ok(Translation {
         network_policies,
         hosts: universe.hosts(),
         endpoint_identities: universe.endpoint_ids,
-        dns_policies,
+        dns_rules,
         fqdn_selectors,
     })
 }

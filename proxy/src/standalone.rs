@@ -21,10 +21,10 @@ use l7_dns::proto::{
     ip_to_bytes, prefix_to_bytes, DnsPolicy as ProtoDnsPolicy, DnsServer, EndpointInfo,
     IdentityToEndpointMapping, IdentityToPrefixMapping, PolicyState,
 };
-use l7_dns::{DnsSelector, Selectors};
+use l7_dns::{CompiledDnsPolicy, DnsSelector, Selectors};
 
 use crate::config::Config;
-use crate::dns::policy::DnsPolicy;
+use crate::dns::policy::ServerIdentities;
 
 /// Quiet time after a file event before reloading, so an editor's
 /// write-rename-chmod burst is one reload.
@@ -42,7 +42,7 @@ pub type DnsSink = Box<dyn Fn(DnsUpdate) + Send + Sync>;
 /// The DNS rules and `toFQDNs` selectors of the policy files, in the form
 /// the agent's `FQDNData` stream carries them, already compiled.
 pub struct DnsUpdate {
-    pub policy: DnsPolicy,
+    pub policy: CompiledDnsPolicy<ServerIdentities>,
     pub selectors: Selectors,
 }
 
@@ -83,7 +83,7 @@ impl Standalone {
             .map_err(|e| e.to_string())?;
         IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
         let state = policy_state(&self.config, &translation)?;
-        let policy = DnsPolicy::compile(&state).map_err(|e| format!("DNS policy: {e}"))?;
+        let policy = CompiledDnsPolicy::compile(&state).map_err(|e| format!("DNS policy: {e}"))?;
         let selectors: Vec<(DnsSelector, u32)> = translation
             .fqdn_selectors
             .iter()
@@ -180,8 +180,8 @@ impl Standalone {
 /// translation: DNS rules per endpoint, endpoints' addresses by identity,
 /// and every identity's prefixes (for the server identity lookup).
 fn policy_state(config: &Config, t: &cnp::Translation) -> Result<PolicyState, String> {
-    let mut egress = Vec::with_capacity(t.dns_policies.len());
-    for p in &t.dns_policies {
+    let mut egress = Vec::with_capacity(t.dns_rules.len());
+    for p in &t.dns_rules {
         let source_endpoint_id = u32::try_from(p.endpoint_id).map_err(|_| {
             format!(
                 "endpoint {}: DNS policy carries endpoint ids as 32-bit numbers",

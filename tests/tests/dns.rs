@@ -857,9 +857,9 @@ fn shipped_example_translates() {
     let t = cnp::translate(&inv, &docs).unwrap();
     assert_eq!(t.fqdn_selectors.len(), 1);
     assert_eq!(t.fqdn_selectors[0].match_name, "api.github.com");
-    assert_eq!(t.dns_policies.len(), 1);
-    assert_eq!(t.dns_policies[0].patterns, vec!["*"]);
-    assert!(t.dns_policies[0]
+    assert_eq!(t.dns_rules.len(), 1);
+    assert_eq!(t.dns_rules[0].patterns, vec!["*"]);
+    assert!(t.dns_rules[0]
         .servers
         .iter()
         .all(|s| s.identity == 100 && s.port == 5353));

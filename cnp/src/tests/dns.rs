@@ -2,7 +2,7 @@
 //! into the DNS proxy's policy, the FQDN identities, and every error.
 
 use super::*;
-use crate::{DnsPolicy, DnsServer, FqdnSelector, FIRST_CIDR_IDENTITY};
+use crate::{DnsServer, EndpointDnsRules, FqdnSelector, FIRST_CIDR_IDENTITY};
 
 const INVENTORY: &str = r#"
 endpoints:
@@ -83,8 +83,8 @@ fn dns_demo_translates_like_the_agent() {
     );
     // ANY expands to TCP, UDP and SCTP; the DNS proxy gets all three.
     assert_eq!(
-        t.dns_policies,
-        vec![DnsPolicy {
+        t.dns_rules,
+        vec![EndpointDnsRules {
             endpoint_id: 5001,
             patterns: strings(&["api.github.com"]),
             servers: servers(21000, 53, &[6, 17, 132]),
@@ -110,14 +110,14 @@ fn dns_demo_translates_like_the_agent() {
 
 #[test]
 fn dns_rules_merge_per_endpoint_port_and_server() {
-    let table: Vec<(String, Vec<DnsPolicy>)> = vec![
+    let table: Vec<(String, Vec<EndpointDnsRules>)> = vec![
         // Two rules for the same peer and port: patterns unioned, sorted.
         (
             format!(
                 "- {KUBE_DNS}\n  toPorts: [{{ports: [{{port: '53', protocol: UDP}}], rules: {{dns: [{{matchPattern: '*.github.com'}}]}}}}]\n\
                  - {KUBE_DNS}\n  toPorts: [{{ports: [{{port: '53', protocol: UDP}}], rules: {{dns: [{{matchName: api.github.com}}, {{matchPattern: '*.github.com'}}]}}}}]"
             ),
-            vec![DnsPolicy {
+            vec![EndpointDnsRules {
                 endpoint_id: 5001,
                 patterns: strings(&["*.github.com", "api.github.com"]),
                 servers: servers(21000, 53, &[17]),
@@ -129,7 +129,7 @@ fn dns_rules_merge_per_endpoint_port_and_server() {
                 "- {KUBE_DNS}\n  toPorts: [{{ports: [{{port: '53', protocol: UDP}}], rules: {{dns: [{{matchName: api.github.com}}]}}}}]\n\
                  - {KUBE_DNS}\n  toPorts: [{{ports: [{{port: '53', protocol: UDP}}]}}]"
             ),
-            vec![DnsPolicy {
+            vec![EndpointDnsRules {
                 endpoint_id: 5001,
                 patterns: strings(&["*", "api.github.com"]),
                 servers: servers(21000, 53, &[17]),
@@ -144,12 +144,12 @@ fn dns_rules_merge_per_endpoint_port_and_server() {
              toPorts: [{ports: [{port: '5353', protocol: UDP}], rules: {dns: [{matchName: b.com}]}}]"
                 .to_string(),
             vec![
-                DnsPolicy {
+                EndpointDnsRules {
                     endpoint_id: 5001,
                     patterns: strings(&["a.com"]),
                     servers: [servers(21000, 53, &[6]), servers(21001, 53, &[6])].concat(),
                 },
-                DnsPolicy {
+                EndpointDnsRules {
                     endpoint_id: 5001,
                     patterns: strings(&["b.com"]),
                     servers: servers(21000, 5353, &[17]),
@@ -159,7 +159,7 @@ fn dns_rules_merge_per_endpoint_port_and_server() {
         // No peer selector: any server (identity 0).
         (
             "- toPorts: [{ports: [{port: '53'}], rules: {dns: [{matchPattern: '*'}]}}]".to_string(),
-            vec![DnsPolicy {
+            vec![EndpointDnsRules {
                 endpoint_id: 5001,
                 patterns: strings(&["*"]),
                 servers: servers(0, 53, &[6, 17, 132]),
@@ -174,7 +174,7 @@ fn dns_rules_merge_per_endpoint_port_and_server() {
     ];
     for (egress, want) in table {
         let t = run(INVENTORY, &mediabot(&egress));
-        assert_eq!(t.dns_policies, want, "{egress}");
+        assert_eq!(t.dns_rules, want, "{egress}");
     }
 }
 
@@ -200,8 +200,8 @@ fn default_allow_policies_allow_every_name() {
     );
     let t = run(INVENTORY, &cnp("default", &spec));
     assert_eq!(
-        t.dns_policies,
-        vec![DnsPolicy {
+        t.dns_rules,
+        vec![EndpointDnsRules {
             endpoint_id: 5001,
             patterns: strings(&["*", "api.github.com"]),
             servers: servers(21000, 53, &[17]),
@@ -238,7 +238,7 @@ fn fqdn_selectors_get_local_identities() {
         ]
     );
     assert!(t.hosts.iter().any(|h| h.policy == u64::from(cidr)));
-    assert!(t.dns_policies.is_empty());
+    assert!(t.dns_rules.is_empty());
     // FQDN identities carry the world label: `world` selects them.
     assert_eq!(
         ep(&t, 5001).egress_per_port_policies,

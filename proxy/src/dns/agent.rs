@@ -15,14 +15,13 @@ use l7_dns::proto::{
     ip_to_bytes, DnsResponseData, FqdnMapping, MetricsData, PolicyStateResponse, ProcessingStats,
     ResponseCode,
 };
-use l7_dns::Harvest;
+use l7_dns::{CompiledDnsPolicy, Harvest};
 use portcullis_xds::client::Backoff;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::transport::Channel;
 use tracing::{info, warn};
 
-use super::policy::DnsPolicy;
 use super::Exchange;
 use crate::state::Shared;
 
@@ -46,7 +45,7 @@ pub struct Mapping(FqdnMapping);
 
 impl Mapping {
     pub(crate) fn new(x: &Exchange, h: &Harvest, msg: &Message) -> Self {
-        let ep = x.judgement.endpoint;
+        let ep = x.verdict.parties.endpoint;
         let answer_types = msg
             .answers()
             .iter()
@@ -82,7 +81,7 @@ impl Mapping {
                 }),
                 source_port: u32::from(x.client.port()),
                 server_addr: x.server.to_string(),
-                server_identity: x.judgement.server_identity,
+                server_identity: x.verdict.parties.server_identity,
                 protocol: x.protocol.to_string(),
                 allowed: true,
                 error_message: String::new(),
@@ -161,7 +160,7 @@ async fn follow(channel: Channel, shared: &Arc<Shared>) -> Result<usize, tonic::
     info!("FQDNData stream open");
     let mut applied = 0;
     while let Some(state) = states.message().await? {
-        let response = match DnsPolicy::compile(&state) {
+        let response = match CompiledDnsPolicy::compile(&state) {
             Ok(p) => {
                 let rules = state.egress_l7_dns_policy.len();
                 shared.dns.publish_policy(p);

@@ -1,14 +1,23 @@
 //! The DNS proxy (shared spec §4, Cilium's `pkg/fqdn/dnsproxy`): queries
 //! over UDP and TCP, judged on their one question by the DNS policy of
-//! the source endpoint (any other question count is answered FORMERR); allowed ones forwarded to the original server with
-//! a fresh ID over the client's transport, answers relayed byte for byte
-//! (ID restored) after their addresses reach the FQDN cache and policy.
+//! the source endpoint (any other question count is answered FORMERR);
+//! allowed ones forwarded to the original server with a fresh ID over the
+//! client's transport, answers relayed byte for byte (ID restored) after
+//! their addresses reach the FQDN cache and policy.
 //!
-//! - [`policy`]: DNS rules per endpoint and server, from the agent's
+//! The decisions are not made here: `l7_dns` compiles DNS policy and
+//! judges each query into a `DnsVerdict` ([`l7_dns::policy`]), parses
+//! queries, makes local replies and harvests answers. This module owns
+//! what has I/O or proxy state: sockets, the agent link, the FQDN cache in
+//! the running proxy, the policy in force, and one access-log event per
+//! query, built from the verdict.
+//!
+//! - [`policy`]: the policy in force, [`l7_dns::CompiledDnsPolicy`] with
+//!   npds's identity table for server addresses; it comes from the agent's
 //!   `FQDNData` stream or, standalone, from `rules.dns` in policy files.
 //! - [`fqdn`]: the FQDN cache and the `toFQDNs` identities it feeds.
 //! - [`agent`]: the standalone DNS proxy protocol client.
-//! - `udp` / `tcp`: the two transports.
+//! - `udp` / `tcp`: the two transports (`mmsg`: batched UDP syscalls).
 
 pub mod agent;
 pub mod fqdn;
@@ -17,6 +26,7 @@ pub mod policy;
 mod tcp;
 mod udp;
 
+use std::borrow::Cow;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime};
@@ -24,21 +34,22 @@ use std::time::{Duration, Instant, SystemTime};
 use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
 use l7_dns::message::same_name;
-use l7_dns::{harvest, Query, QueryError, Rcode};
+use l7_dns::policy::{PROTO_TCP, PROTO_UDP};
+use l7_dns::{harvest, CompiledDnsPolicy, DnsVerdict, Parties, Query, QueryError, Rcode};
 use serde::Serialize;
 use tracing::debug;
 
 use crate::access_log::Event;
 use crate::config::{DnsConfig, RejectCode, TimeoutResponse};
 use crate::state::Shared;
-use policy::{DnsPolicy, Judgement};
+use policy::ServerIdentities;
 
 pub use tcp::handle as handle_tcp;
 pub use udp::serve as serve_udp;
 
 #[derive(Default)]
 pub struct DnsState {
-    policy: ArcSwap<DnsPolicy>,
+    policy: ArcSwap<CompiledDnsPolicy<ServerIdentities>>,
     config: OnceLock<DnsConfig>,
     pub fqdn: fqdn::Fqdn,
     /// Set when an agent's `FQDNData` server is the policy source: every
@@ -68,11 +79,11 @@ impl DnsState {
             .unwrap_or_else(|| DEFAULT_CONFIG.get_or_init(DnsConfig::default))
     }
 
-    pub fn policy(&self) -> arc_swap::Guard<Arc<DnsPolicy>> {
+    pub fn policy(&self) -> arc_swap::Guard<Arc<CompiledDnsPolicy<ServerIdentities>>> {
         self.policy.load()
     }
 
-    pub fn publish_policy(&self, p: DnsPolicy) {
+    pub fn publish_policy(&self, p: CompiledDnsPolicy<ServerIdentities>) {
         self.policy.store(Arc::new(p));
     }
 
@@ -113,7 +124,7 @@ pub struct DnsEvent {
     pub verdict: &'static str,
     pub rule: Arc<str>,
     #[serde(skip_serializing_if = "str::is_empty")]
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     pub rcode: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upstream_latency_us: Option<u64>,
@@ -123,6 +134,38 @@ pub struct DnsEvent {
     pub ttl: Option<u32>,
 }
 
+impl DnsEvent {
+    /// An event about a query from `src` to `dst`, with the parties as
+    /// policy sees them; what became of the query is filled in by the caller.
+    fn new(
+        listener: &Arc<str>,
+        protocol: &'static str,
+        src: SocketAddr,
+        dst: SocketAddr,
+        parties: Parties,
+    ) -> Self {
+        DnsEvent {
+            time: SystemTime::now(),
+            listener: listener.clone(),
+            protocol,
+            src,
+            dst,
+            endpoint: parties.endpoint.map(|e| e.id),
+            src_identity: parties.endpoint.map_or(0, |e| e.identity),
+            dst_identity: parties.server_identity,
+            name: String::new(),
+            qtype: String::new(),
+            verdict: "",
+            rule: Arc::default(),
+            reason: Cow::Borrowed(""),
+            rcode: String::new(),
+            upstream_latency_us: None,
+            ips: Vec::new(),
+            ttl: None,
+        }
+    }
+}
+
 /// A query on its way: who asked what, and what policy said.
 pub(crate) struct Exchange {
     pub listener: Arc<str>,
@@ -130,30 +173,29 @@ pub(crate) struct Exchange {
     pub client: SocketAddr,
     pub server: SocketAddr,
     pub query: Query,
-    pub judgement: Judgement,
+    pub verdict: DnsVerdict,
     pub started: Instant,
 }
 
 impl Exchange {
-    fn event(&self, verdict: &'static str, rcode: String, reason: String) -> DnsEvent {
+    /// The event for this query: parties and rule from policy's verdict,
+    /// `verdict` what finally became of it (a query policy allowed may
+    /// still time out or fail upstream).
+    fn event(&self, verdict: &'static str, rcode: String, reason: Cow<'static, str>) -> DnsEvent {
         DnsEvent {
-            time: SystemTime::now(),
-            listener: self.listener.clone(),
-            protocol: self.protocol,
-            src: self.client,
-            dst: self.server,
-            endpoint: self.judgement.endpoint.map(|e| e.id),
-            src_identity: self.judgement.endpoint.map_or(0, |e| e.identity),
-            dst_identity: self.judgement.server_identity,
             name: self.query.name.clone(),
             qtype: self.query.qtype.to_string(),
             verdict,
-            rule: self.judgement.rule.clone(),
+            rule: self.verdict.rule().cloned().unwrap_or_default(),
             reason,
             rcode,
-            upstream_latency_us: None,
-            ips: Vec::new(),
-            ttl: None,
+            ..DnsEvent::new(
+                &self.listener,
+                self.protocol,
+                self.client,
+                self.server,
+                self.verdict.parties,
+            )
         }
     }
 
@@ -164,7 +206,7 @@ impl Exchange {
         shared: &Shared,
         verdict: &'static str,
         rcode: &str,
-        reason: String,
+        reason: Cow<'static, str>,
     ) {
         shared.metrics.dns_query(self.protocol, verdict);
         log(shared, || self.event(verdict, rcode.into(), reason));
@@ -178,9 +220,9 @@ fn log(shared: &Shared, make: impl FnOnce() -> DnsEvent) {
     }
 }
 
-/// A query that parsed: judged and either answered here (`Reply`) or to
-/// be forwarded (`Forward`).
-pub(crate) enum Verdict {
+/// What becomes of a query that parsed: answered here (`Reply`) or
+/// forwarded (`Forward`).
+pub(crate) enum Disposition {
     Reply(Vec<u8>),
     Forward(Box<Exchange>),
 }
@@ -196,7 +238,7 @@ pub(crate) fn judge_query(
     server: SocketAddr,
     bytes: &[u8],
     now: Instant,
-) -> Option<Verdict> {
+) -> Option<Disposition> {
     let query = match Query::parse(bytes) {
         Ok(q) => q,
         Err(e) => {
@@ -208,38 +250,24 @@ pub(crate) fn judge_query(
                 // Well-formed DNS that a server would act on, each of its
                 // names unjudged: worth an access-log line, as a denial is.
                 log(shared, || {
-                    let (endpoint, server_identity) =
-                        shared.dns.policy().parties(client.ip(), server);
+                    let parties = shared.dns.policy().parties(client.ip(), server);
                     DnsEvent {
-                        time: SystemTime::now(),
-                        listener: listener.clone(),
-                        protocol,
-                        src: client,
-                        dst: server,
-                        endpoint: endpoint.map(|e| e.id),
-                        src_identity: endpoint.map_or(0, |e| e.identity),
-                        dst_identity: server_identity,
-                        name: String::new(),
-                        qtype: String::new(),
                         verdict: "malformed",
-                        rule: Arc::from(""),
-                        reason: e.to_string(),
+                        reason: e.to_string().into(),
                         rcode: Rcode::FormErr.name().into(),
-                        upstream_latency_us: None,
-                        ips: Vec::new(),
-                        ttl: None,
+                        ..DnsEvent::new(listener, protocol, client, server, parties)
                     }
                 });
             }
-            return reply.map(Verdict::Reply);
+            return reply.map(Disposition::Reply);
         }
     };
     let proto = if protocol == "udp" {
-        policy::PROTO_UDP
+        PROTO_UDP
     } else {
-        policy::PROTO_TCP
+        PROTO_TCP
     };
-    let judgement = shared
+    let verdict = shared
         .dns
         .policy()
         .judge(client.ip(), server, proto, &query.name);
@@ -249,20 +277,15 @@ pub(crate) fn judge_query(
         client,
         server,
         query,
-        judgement,
+        verdict,
         started: now,
     };
-    if x.judgement.allowed {
-        Some(Verdict::Forward(Box::new(x)))
+    if x.verdict.allowed() {
+        Some(Disposition::Forward(Box::new(x)))
     } else {
         let rcode = shared.dns.reject_rcode();
-        x.answered_locally(
-            shared,
-            "denied",
-            rcode.name(),
-            x.judgement.reason.to_string(),
-        );
-        Some(Verdict::Reply(x.query.reply(rcode)))
+        x.answered_locally(shared, "denied", rcode.name(), x.verdict.reason().into());
+        Some(Disposition::Reply(x.query.reply(rcode)))
     }
 }
 
@@ -272,7 +295,7 @@ pub(crate) fn overflow(shared: &Shared, x: &Exchange) -> Vec<u8> {
         shared,
         "overflow",
         Rcode::Refused.name(),
-        "too many queries waiting for upstream answers".into(),
+        Cow::Borrowed("too many queries waiting for upstream answers"),
     );
     x.query.reply(Rcode::Refused)
 }
@@ -289,7 +312,7 @@ pub(crate) fn timed_out(shared: &Shared, x: &Exchange) -> Option<Vec<u8>> {
         shared,
         "timeout",
         rcode,
-        "upstream server did not answer".into(),
+        Cow::Borrowed("upstream server did not answer"),
     );
     reply
 }
@@ -299,7 +322,7 @@ pub(crate) fn timed_out(shared: &Shared, x: &Exchange) -> Option<Vec<u8>> {
 /// must not mistake a dead server for a policy denial.
 pub(crate) fn upstream_failed(shared: &Shared, x: &Exchange, error: String) -> Vec<u8> {
     shared.metrics.upstream_errors.inc();
-    x.answered_locally(shared, "error", Rcode::ServFail.name(), error);
+    x.answered_locally(shared, "error", Rcode::ServFail.name(), error.into());
     x.query.reply(Rcode::ServFail)
 }
 
@@ -339,10 +362,10 @@ pub(crate) fn answer(
     };
     let mut mapping = None;
     let mut learnt = None;
-    let mut reason = String::new();
+    let mut reason = Cow::Borrowed("");
     match harvest(&msg) {
         Ok(h) => {
-            if let Some(ep) = x.judgement.endpoint {
+            if let Some(ep) = x.verdict.parties.endpoint {
                 shared.dns.fqdn.learn(ep.id, &h, shared);
                 mapping = shared
                     .dns
@@ -358,7 +381,7 @@ pub(crate) fn answer(
                 l7_dns::HarvestError::NotNoError(_) | l7_dns::HarvestError::NoAddresses
             ) {
                 debug!(name = %x.query.name, error = %e, "answer not cached");
-                reason = format!("answer not cached: {e}");
+                reason = format!("answer not cached: {e}").into();
             }
         }
     }

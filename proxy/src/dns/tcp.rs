@@ -13,7 +13,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tracing::debug;
 
-use super::{answer, judge_query, timed_out, upstream_failed, Exchange, Verdict};
+use super::{answer, judge_query, timed_out, upstream_failed, Disposition, Exchange};
 use crate::conn::Listener;
 use crate::state::Shared;
 
@@ -54,8 +54,10 @@ pub async fn handle(
             Instant::now(),
         ) {
             None => continue,
-            Some(Verdict::Reply(r)) => Some(r),
-            Some(Verdict::Forward(x)) => forward(&shared, &x, frame, server, &mut upstream).await,
+            Some(Disposition::Reply(r)) => Some(r),
+            Some(Disposition::Forward(x)) => {
+                forward(&shared, &x, frame, server, &mut upstream).await
+            }
         };
         if let Some(reply) = reply {
             if let Err(e) = write_frame(&mut stream, &reply).await {

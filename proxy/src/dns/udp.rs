@@ -22,7 +22,7 @@ use tokio::time::Instant;
 use tracing::{debug, warn};
 
 use super::mmsg::{RecvBatch, SendBatch};
-use super::{answer, judge_query, overflow, timed_out, Exchange, Verdict};
+use super::{answer, judge_query, overflow, timed_out, Disposition, Exchange};
 use crate::conn::Listener;
 use crate::state::Shared;
 
@@ -149,8 +149,8 @@ async fn run(
                     }
                     match judge_query(shared, &listener.name, "udp", from, server, bytes, now.into_std()) {
                         None => {}
-                        Some(Verdict::Reply(reply)) => to_clients.push(&reply, Some(from)),
-                        Some(Verdict::Forward(x)) => {
+                        Some(Disposition::Reply(reply)) => to_clients.push(&reply, Some(from)),
+                        Some(Disposition::Forward(x)) => {
                             let id = if waiting.len() < max_in_flight {
                                 fresh_id(&waiting)
                             } else {
