@@ -5,8 +5,9 @@
 //! never blocks on disk; when the writer falls behind, events are dropped
 //! and counted (`portcullis_access_log_dropped_total`).
 
+use std::borrow::Cow;
 use std::io::Write;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -25,7 +26,7 @@ pub enum Event {
     Http(HttpEvent),
     Connection(ConnectionEvent),
     Kafka(crate::kafka::KafkaEvent),
-    Dns(crate::dns::DnsEvent),
+    Dns(DnsEvent),
 }
 
 #[derive(Debug, Serialize)]
@@ -83,6 +84,65 @@ pub struct ConnectionEvent {
     pub verdict: &'static str,
     pub rule: String,
     pub reason: String,
+}
+
+/// One DNS access-log event.
+#[derive(Debug, Serialize)]
+pub struct DnsEvent {
+    #[serde(skip)]
+    pub time: SystemTime,
+    pub listener: Arc<str>,
+    pub protocol: &'static str,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub endpoint: Option<u64>,
+    pub src_identity: u32,
+    pub dst_identity: u32,
+    pub name: String,
+    pub qtype: String,
+    pub verdict: &'static str,
+    pub rule: Arc<str>,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    pub reason: Cow<'static, str>,
+    pub rcode: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upstream_latency_us: Option<u64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub ips: Vec<IpAddr>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<u32>,
+}
+
+impl DnsEvent {
+    /// An event about a query from `src` to `dst`, with the parties as
+    /// policy sees them; what became of the query is filled in by the caller.
+    pub fn new(
+        listener: &Arc<str>,
+        protocol: &'static str,
+        src: SocketAddr,
+        dst: SocketAddr,
+        parties: l7_dns::Parties,
+    ) -> Self {
+        DnsEvent {
+            time: SystemTime::now(),
+            listener: listener.clone(),
+            protocol,
+            src,
+            dst,
+            endpoint: parties.endpoint.map(|e| e.id),
+            src_identity: parties.endpoint.map_or(0, |e| e.identity),
+            dst_identity: parties.server_identity,
+            name: String::new(),
+            qtype: String::new(),
+            verdict: "",
+            rule: Arc::default(),
+            reason: Cow::Borrowed(""),
+            rcode: String::new(),
+            upstream_latency_us: None,
+            ips: Vec::new(),
+            ttl: None,
+        }
+    }
 }
 
 pub fn now() -> SystemTime {

@@ -110,7 +110,7 @@ fn route(req: &Request<Incoming>, shared: &Shared, listeners: &Listeners) -> Res
                 "secrets": shared.policy().secrets.dump(),
                 "missing_secrets": shared.missing_secrets(),
                 "dns": {
-                    "policy": shared.dns.policy().dump(),
+                    "policy": shared.policy().dns.dump(),
                     "fqdn_cache": shared.dns.fqdn.dump(),
                 },
             });

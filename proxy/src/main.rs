@@ -294,7 +294,7 @@ async fn start_embedded_control_plane(
         None => {
             let shared = shared.clone();
             Some(Box::new(move |u: standalone::DnsUpdate| {
-                shared.dns.publish_policy(u.policy);
+                shared.publish(policy::Change::Dns(Arc::new(u.policy)));
                 shared.dns.fqdn.set_selectors(u.selectors, &shared);
             }))
         }
@@ -331,6 +331,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     shared.set_max_connections(config.max_connections);
     shared.publish(policy::Change::Limits(Arc::new(policy::Limits {
         http: policy::HttpSettings::from(&config.http),
+        dns: config.dns.clone(),
     })));
     shared.kafka.configure(&config.kafka);
     shared.dns.configure(&config.dns, &shared);

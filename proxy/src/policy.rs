@@ -3,8 +3,8 @@
 //! through one `ArcSwap` with one generation.
 //!
 //! Each source replaces its own part and keeps the rest: NPDS the snapshot,
-//! NPHDS the identities, SDS the secrets, the DNS policy source the DNS
-//! tables, the FQDN cache the addresses it learnt, and the config file the
+//! NPHDS the identities, SDS the secrets, the agent's `FQDNData` stream or
+//! the standalone control plane the DNS policy, the FQDN cache the addresses it learnt, and the config file the
 //! protocol limits. A reader holding a `Policy` sees one consistent set,
 //! never half of an update. Every swap but the FQDN cache's wakes the
 //! long-lived connections, which judge themselves again.
@@ -19,7 +19,8 @@ use npds::{IdentityTable, PolicySnapshot};
 use sds::SecretStore;
 use tokio::sync::watch;
 
-use crate::config::HttpConfig;
+use crate::config::{DnsConfig, HttpConfig};
+use crate::dns::policy::ServerIdentities;
 
 /// Everything a decision may consult, at one generation.
 #[derive(Debug, Default, Clone)]
@@ -31,14 +32,22 @@ pub struct Policy {
     /// Addresses learnt from DNS answers → the `toFQDNs` identities they carry.
     pub fqdn: Arc<FqdnIdentities>,
     pub secrets: Arc<SecretStore>,
+    /// DNS policy: from the agent's `FQDNData` stream, or standalone from
+    /// the policy files' `rules.dns`.
+    pub dns: Arc<DnsPolicy>,
     pub limits: Arc<Limits>,
 }
+
+/// DNS policy as the proxy holds it: server addresses get their
+/// identities from npds's identity table, as connections do.
+pub type DnsPolicy = l7_dns::CompiledDnsPolicy<ServerIdentities>;
 
 /// The part of [`Policy`] one update replaces.
 pub enum Change {
     Snapshot(Arc<PolicySnapshot>),
     Identities(Arc<IdentityTable>),
     Secrets(Arc<SecretStore>),
+    Dns(Arc<DnsPolicy>),
     /// New DNS-learnt addresses. Open connections are not judged again: an
     /// address whose TTL ran out keeps the connections already made to it,
     /// as the agent keeps "zombie" IPs alive while connections use them;
@@ -51,6 +60,7 @@ pub enum Change {
 #[derive(Debug, Default)]
 pub struct Limits {
     pub http: HttpSettings,
+    pub dns: DnsConfig,
 }
 
 /// How HTTP connections are timed and which upgrades they may make.
@@ -155,6 +165,7 @@ impl PolicyStore {
                 Change::Snapshot(s) => p.snapshot = s.clone(),
                 Change::Identities(i) => p.identities = i.clone(),
                 Change::Secrets(s) => p.secrets = s.clone(),
+                Change::Dns(d) => p.dns = d.clone(),
                 Change::Fqdn(f) => p.fqdn = f.clone(),
                 Change::Limits(l) => p.limits = l.clone(),
             }

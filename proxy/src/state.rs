@@ -94,7 +94,7 @@ impl Shared {
     /// Publishes one update; every update from a control-plane source
     /// counts as accepted.
     pub fn publish(&self, change: Change) {
-        if !matches!(change, Change::Fqdn(_) | Change::Limits(_)) {
+        if !matches!(change, Change::Fqdn(_) | Change::Limits(_) | Change::Dns(_)) {
             self.metrics.updates_accepted.inc();
         }
         self.policy.publish(change);

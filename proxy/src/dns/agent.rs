@@ -23,6 +23,7 @@ use tonic::transport::Channel;
 use tracing::{info, warn};
 
 use super::Exchange;
+use crate::policy::Change;
 use crate::state::Shared;
 
 /// What `/ready` waits for when DNS policy comes from the agent.
@@ -98,7 +99,7 @@ impl Mapping {
         let Some(link) = shared.dns.agent.get() else {
             return;
         };
-        let max_delay = Duration::from_millis(shared.dns.config().response_max_delay_ms);
+        let max_delay = Duration::from_millis(shared.policy().limits.dns.response_max_delay_ms);
         let fqdn = self.0.fqdn.clone();
         let mut agent = client(link.channel.clone());
         match tokio::time::timeout(max_delay, agent.update_mapping_request(self.0)).await {
@@ -163,7 +164,7 @@ async fn follow(channel: Channel, shared: &Arc<Shared>) -> Result<usize, tonic::
         let response = match CompiledDnsPolicy::compile(&state) {
             Ok(p) => {
                 let rules = state.egress_l7_dns_policy.len();
-                shared.dns.publish_policy(p);
+                shared.publish(Change::Dns(Arc::new(p)));
                 shared.metrics.updates_accepted.inc();
                 shared.arrived(READY);
                 applied += 1;

@@ -9,12 +9,12 @@
 //! judges each query into a `DnsVerdict` ([`l7_dns::policy`]), parses
 //! queries, makes local replies and harvests answers. This module owns
 //! what has I/O or proxy state: sockets, the agent link, the FQDN cache in
-//! the running proxy, the policy in force, and one access-log event per
-//! query, built from the verdict.
+//! the running proxy, and one access-log event per query, built from the
+//! verdict. The DNS policy in force is part of the published
+//! [`Policy`](crate::policy::Policy), as are the DNS limits.
 //!
-//! - [`policy`]: the policy in force, [`l7_dns::CompiledDnsPolicy`] with
-//!   npds's identity table for server addresses; it comes from the agent's
-//!   `FQDNData` stream or, standalone, from `rules.dns` in policy files.
+//! - [`policy`]: the identity table that gives server addresses their
+//!   identities inside [`l7_dns::CompiledDnsPolicy`].
 //! - [`fqdn`]: the FQDN cache and the `toFQDNs` identities it feeds.
 //! - [`agent`]: the standalone DNS proxy protocol client.
 //! - `udp` / `tcp`: the two transports (`mmsg`: batched UDP syscalls).
@@ -27,41 +27,34 @@ mod tcp;
 mod udp;
 
 use std::borrow::Cow;
-use std::net::{IpAddr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
-use arc_swap::ArcSwap;
 use hickory_proto::op::Message;
 use l7_dns::message::same_name;
 use l7_dns::policy::{PROTO_TCP, PROTO_UDP};
-use l7_dns::{harvest, CompiledDnsPolicy, DnsVerdict, Parties, Query, QueryError, Rcode};
-use serde::Serialize;
+use l7_dns::{harvest, DnsVerdict, Query, QueryError, Rcode};
 use tracing::debug;
 
-use crate::access_log::Event;
+use crate::access_log::{DnsEvent, Event};
 use crate::config::{DnsConfig, RejectCode, TimeoutResponse};
 use crate::state::Shared;
-use policy::ServerIdentities;
 
 pub use tcp::handle as handle_tcp;
 pub use udp::serve as serve_udp;
 
+/// What the DNS proxy keeps beside the published policy.
 #[derive(Default)]
 pub struct DnsState {
-    policy: ArcSwap<CompiledDnsPolicy<ServerIdentities>>,
-    config: OnceLock<DnsConfig>,
     pub fqdn: fqdn::Fqdn,
     /// Set when an agent's `FQDNData` server is the policy source: every
     /// new mapping is sent to it before the reply goes out.
     pub agent: OnceLock<agent::Link>,
 }
 
-static DEFAULT_CONFIG: OnceLock<DnsConfig> = OnceLock::new();
-
 impl DnsState {
     pub fn configure(&self, config: &DnsConfig, shared: &Shared) {
-        let _ = self.config.set(config.clone());
         self.fqdn.configure(
             l7_dns::CacheLimits {
                 max_ips_per_hostname: config.max_ips_per_hostname,
@@ -72,97 +65,24 @@ impl DnsState {
             shared,
         );
     }
+}
 
-    pub fn config(&self) -> &DnsConfig {
-        self.config
-            .get()
-            .unwrap_or_else(|| DEFAULT_CONFIG.get_or_init(DnsConfig::default))
-    }
-
-    pub fn policy(&self) -> arc_swap::Guard<Arc<CompiledDnsPolicy<ServerIdentities>>> {
-        self.policy.load()
-    }
-
-    pub fn publish_policy(&self, p: CompiledDnsPolicy<ServerIdentities>) {
-        self.policy.store(Arc::new(p));
-    }
-
-    fn reject_rcode(&self) -> Rcode {
-        match self.config().reject_response_code {
-            RejectCode::Refused => Rcode::Refused,
-            RejectCode::NameError => Rcode::NxDomain,
-        }
-    }
-
-    fn upstream_timeout(&self) -> Duration {
-        Duration::from_millis(self.config().upstream_timeout_ms.max(1))
-    }
-
-    /// The reply for a query whose server did not answer in time.
-    fn timeout_reply(&self, q: &Query) -> Option<Vec<u8>> {
-        match self.config().timeout_response {
-            TimeoutResponse::Servfail => Some(q.reply(Rcode::ServFail)),
-            TimeoutResponse::None => None,
-        }
+fn reject_rcode(config: &DnsConfig) -> Rcode {
+    match config.reject_response_code {
+        RejectCode::Refused => Rcode::Refused,
+        RejectCode::NameError => Rcode::NxDomain,
     }
 }
 
-/// One DNS access-log event.
-#[derive(Debug, Serialize)]
-pub struct DnsEvent {
-    #[serde(skip)]
-    pub time: SystemTime,
-    pub listener: Arc<str>,
-    pub protocol: &'static str,
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub endpoint: Option<u64>,
-    pub src_identity: u32,
-    pub dst_identity: u32,
-    pub name: String,
-    pub qtype: String,
-    pub verdict: &'static str,
-    pub rule: Arc<str>,
-    #[serde(skip_serializing_if = "str::is_empty")]
-    pub reason: Cow<'static, str>,
-    pub rcode: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub upstream_latency_us: Option<u64>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ips: Vec<IpAddr>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ttl: Option<u32>,
+fn upstream_timeout(config: &DnsConfig) -> Duration {
+    Duration::from_millis(config.upstream_timeout_ms.max(1))
 }
 
-impl DnsEvent {
-    /// An event about a query from `src` to `dst`, with the parties as
-    /// policy sees them; what became of the query is filled in by the caller.
-    fn new(
-        listener: &Arc<str>,
-        protocol: &'static str,
-        src: SocketAddr,
-        dst: SocketAddr,
-        parties: Parties,
-    ) -> Self {
-        DnsEvent {
-            time: SystemTime::now(),
-            listener: listener.clone(),
-            protocol,
-            src,
-            dst,
-            endpoint: parties.endpoint.map(|e| e.id),
-            src_identity: parties.endpoint.map_or(0, |e| e.identity),
-            dst_identity: parties.server_identity,
-            name: String::new(),
-            qtype: String::new(),
-            verdict: "",
-            rule: Arc::default(),
-            reason: Cow::Borrowed(""),
-            rcode: String::new(),
-            upstream_latency_us: None,
-            ips: Vec::new(),
-            ttl: None,
-        }
+/// The reply for a query whose server did not answer in time.
+fn timeout_reply(config: &DnsConfig, q: &Query) -> Option<Vec<u8>> {
+    match config.timeout_response {
+        TimeoutResponse::Servfail => Some(q.reply(Rcode::ServFail)),
+        TimeoutResponse::None => None,
     }
 }
 
@@ -250,7 +170,7 @@ pub(crate) fn judge_query(
                 // Well-formed DNS that a server would act on, each of its
                 // names unjudged: worth an access-log line, as a denial is.
                 log(shared, || {
-                    let parties = shared.dns.policy().parties(client.ip(), server);
+                    let parties = shared.policy().dns.parties(client.ip(), server);
                     DnsEvent {
                         verdict: "malformed",
                         reason: e.to_string().into(),
@@ -268,8 +188,8 @@ pub(crate) fn judge_query(
         PROTO_TCP
     };
     let verdict = shared
-        .dns
         .policy()
+        .dns
         .judge(client.ip(), server, proto, &query.name);
     let x = Exchange {
         listener: listener.clone(),
@@ -283,7 +203,7 @@ pub(crate) fn judge_query(
     if x.verdict.allowed() {
         Some(Disposition::Forward(Box::new(x)))
     } else {
-        let rcode = shared.dns.reject_rcode();
+        let rcode = reject_rcode(&shared.policy().limits.dns);
         x.answered_locally(shared, "denied", rcode.name(), x.verdict.reason().into());
         Some(Disposition::Reply(x.query.reply(rcode)))
     }
@@ -302,7 +222,7 @@ pub(crate) fn overflow(shared: &Shared, x: &Exchange) -> Vec<u8> {
 
 /// The reply for a forwarded query whose server did not answer in time.
 pub(crate) fn timed_out(shared: &Shared, x: &Exchange) -> Option<Vec<u8>> {
-    let reply = shared.dns.timeout_reply(&x.query);
+    let reply = timeout_reply(&shared.policy().limits.dns, &x.query);
     let rcode = if reply.is_some() {
         Rcode::ServFail.name()
     } else {

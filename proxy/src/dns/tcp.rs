@@ -78,7 +78,7 @@ async fn forward(
 ) -> Option<Vec<u8>> {
     let id = fastrand::u16(..);
     l7_dns::message::set_id(&mut query, id);
-    let timeout = shared.dns.upstream_timeout();
+    let timeout = super::upstream_timeout(&shared.policy().limits.dns);
     let exchange = async {
         if upstream.is_none() {
             let s = TcpStream::connect(server).await?;

@@ -60,8 +60,10 @@ async fn run(
     let upstream = UdpSocket::bind(local).await?;
     upstream.connect(server).await?;
 
-    let max_in_flight = shared.dns.config().max_in_flight.max(1);
-    let timeout = shared.dns.upstream_timeout();
+    let (max_in_flight, timeout) = {
+        let config = &shared.policy().limits.dns;
+        (config.max_in_flight.max(1), super::upstream_timeout(config))
+    };
     // FxHash: the keys are IDs this task chose at random.
     let mut waiting: FxHashMap<u16, Waiting> = FxHashMap::default();
     let mut deadlines: VecDeque<(Instant, u16, u64)> = VecDeque::new();
