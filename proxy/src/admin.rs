@@ -111,7 +111,7 @@ fn route(req: &Request<Incoming>, shared: &Shared, listeners: &Listeners) -> Res
                 "missing_secrets": shared.missing_secrets(),
                 "dns": {
                     "policy": shared.policy().dns.dump(),
-                    "fqdn_cache": shared.dns.fqdn.dump(),
+                    "fqdn_cache": shared.fqdn.dump(),
                 },
             });
             let mut r = text(StatusCode::OK, format!("{:#}\n", body));
@@ -122,7 +122,7 @@ fn route(req: &Request<Incoming>, shared: &Shared, listeners: &Listeners) -> Res
             r
         }
         "/fqdn" => {
-            let body = serde_json::to_string_pretty(&shared.dns.fqdn.entries())
+            let body = serde_json::to_string_pretty(&shared.fqdn.entries())
                 .unwrap_or_else(|_| "[]".into());
             let mut r = text(StatusCode::OK, body + "\n");
             r.headers_mut().insert(

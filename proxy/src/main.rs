@@ -295,7 +295,7 @@ async fn start_embedded_control_plane(
             let shared = shared.clone();
             Some(Box::new(move |u: standalone::DnsUpdate| {
                 shared.publish(policy::Change::Dns(Arc::new(u.policy)));
-                shared.dns.fqdn.set_selectors(u.selectors, &shared);
+                shared.fqdn.set_selectors(u.selectors);
             }))
         }
     };
@@ -334,13 +334,23 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
         dns: config.dns.clone(),
     })));
     shared.kafka.configure(&config.kafka);
-    shared.dns.configure(&config.dns, &shared);
+    shared.fqdn.configure(
+        l7_dns::CacheLimits {
+            max_ips_per_hostname: config.dns.max_ips_per_hostname,
+            max_names: config.dns.max_names,
+            min_ttl: config.dns.min_ttl,
+        },
+        config.dns.cache_file.as_deref(),
+    );
     if let Some(target) = &config.dns.fqdn_data {
         info!(%target, "DNS policy from the agent's FQDNData service");
         dns::agent::start(target, shared.clone())
             .with_context(|| format!("dns.fqdnData: {target}"))?;
     }
-    tokio::spawn(dns::fqdn::Fqdn::maintain(shared.clone()));
+    {
+        let shared = shared.clone();
+        tokio::spawn(async move { shared.fqdn.maintain().await });
+    }
     let listeners = listeners::Listeners::start(workers, shared.clone())?;
     listeners::open_config_listeners(&listeners, &config.listeners)?;
 
@@ -366,7 +376,7 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
 
     wait_for_shutdown().await?;
     info!("shutting down");
-    if let Err(e) = shared.dns.fqdn.save() {
+    if let Err(e) = shared.fqdn.save() {
         tracing::warn!(error = %e, "cannot save the FQDN cache");
     }
     let _ = std::fs::remove_dir_all(embedded_socket_dir());

@@ -4,13 +4,14 @@
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::SystemTime;
 
 use serde::Serialize;
 use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
+use crate::dns::fqdn::Fqdn;
 use crate::metrics::Metrics;
 use crate::policy::{Change, Policy, PolicyStore};
 
@@ -23,7 +24,7 @@ pub struct Rejection {
 }
 
 pub struct Shared {
-    policy: PolicyStore,
+    policy: Arc<PolicyStore>,
     open_connections: AtomicUsize,
     max_connections: AtomicUsize,
     /// What must have arrived before `/ready` says yes.
@@ -33,7 +34,11 @@ pub struct Shared {
     pub metrics: Metrics,
     pub access_log: AccessLog,
     pub kafka: crate::kafka::KafkaState,
-    pub dns: crate::dns::DnsState,
+    /// The FQDN cache, filled by allowed DNS answers.
+    pub fqdn: Fqdn,
+    /// The agent's `FQDNData` server, when it is the DNS policy source:
+    /// every new mapping is sent to it before the reply goes out.
+    pub fqdn_data: OnceLock<tonic::transport::Channel>,
 }
 
 impl Shared {
@@ -41,8 +46,11 @@ impl Shared {
     pub fn new(mut access_log: AccessLog, needs: &[&'static str]) -> Self {
         let metrics = Metrics::new();
         access_log.count_drops_in(metrics.access_log_dropped.clone());
+        let policy = Arc::new(PolicyStore::default());
         Shared {
-            policy: PolicyStore::default(),
+            fqdn: Fqdn::new(policy.clone(), metrics.fqdn_names.clone()),
+            fqdn_data: OnceLock::new(),
+            policy,
             open_connections: AtomicUsize::new(0),
             max_connections: AtomicUsize::new(usize::MAX),
             pending: Mutex::new(needs.iter().copied().collect()),
@@ -51,7 +59,6 @@ impl Shared {
             metrics,
             access_log,
             kafka: Default::default(),
-            dns: Default::default(),
         }
     }
 

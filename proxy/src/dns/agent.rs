@@ -29,11 +29,6 @@ use crate::state::Shared;
 /// What `/ready` waits for when DNS policy comes from the agent.
 pub const READY: &str = "dns policy";
 
-/// The channel to the agent's `FQDNData` server.
-pub struct Link {
-    channel: Channel,
-}
-
 /// The generated `FQDNData` client on `channel`. A PolicyState carries every
 /// selected identity's prefixes; tonic's default 4 MiB decoding limit could
 /// cut a large cluster off, and the agent is a trusted local peer.
@@ -96,12 +91,12 @@ impl Mapping {
     /// (`portcullis_dns_response_delay_exceeded_total`), as the agent's own
     /// proxy does after `tofqdns-proxy-response-max-delay`.
     pub async fn deliver(self, shared: &Shared) {
-        let Some(link) = shared.dns.agent.get() else {
+        let Some(channel) = shared.fqdn_data.get() else {
             return;
         };
         let max_delay = Duration::from_millis(shared.policy().limits.dns.response_max_delay_ms);
         let fqdn = self.0.fqdn.clone();
-        let mut agent = client(link.channel.clone());
+        let mut agent = client(channel.clone());
         match tokio::time::timeout(max_delay, agent.update_mapping_request(self.0)).await {
             Ok(Ok(r)) if r.get_ref().response() == ResponseCode::NoError => {}
             Ok(Ok(r)) => {
@@ -125,9 +120,7 @@ impl Mapping {
 /// process's life, reconnecting with jittered backoff after any error.
 pub fn start(target: &str, shared: Arc<Shared>) -> anyhow::Result<()> {
     let channel = portcullis_xds::channel::connect_lazy(target)?;
-    let _ = shared.dns.agent.set(Link {
-        channel: channel.clone(),
-    });
+    let _ = shared.fqdn_data.set(channel.clone());
     let target = target.to_string();
     tokio::spawn(async move {
         let backoff = Backoff::default();

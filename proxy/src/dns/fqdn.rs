@@ -12,17 +12,12 @@ use l7_dns::{CacheLimits, FqdnCache, Harvest, Selectors};
 use serde_json::json;
 use tracing::{info, warn};
 
-use crate::policy::{self, FqdnIdentities};
-use crate::state::Shared;
+use prometheus_client::metrics::gauge::Gauge;
+
+use crate::policy::{Change as PolicyChange, FqdnIdentities, PolicyStore};
 
 /// How often expired addresses are dropped and the cache saved when changed.
 const TICK: Duration = Duration::from_secs(1);
-
-/// Hands the identities `cache` gives its addresses to policy lookups.
-fn publish(cache: &FqdnCache, shared: &Shared) {
-    let ids = FqdnIdentities::new(cache.identities());
-    shared.publish(policy::Change::Fqdn(Arc::new(ids)));
-}
 
 pub fn unix_now() -> u64 {
     SystemTime::now()
@@ -30,21 +25,40 @@ pub fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-#[derive(Default)]
 pub struct Fqdn {
     cache: Mutex<FqdnCache>,
     file: OnceLock<PathBuf>,
     dirty: AtomicBool,
+    /// Where the identities of learnt addresses are published.
+    policy: Arc<PolicyStore>,
+    /// `portcullis_fqdn_names`.
+    names: Gauge,
 }
 
 impl Fqdn {
+    pub fn new(policy: Arc<PolicyStore>, names: Gauge) -> Self {
+        Fqdn {
+            cache: Mutex::default(),
+            file: OnceLock::new(),
+            dirty: AtomicBool::new(false),
+            policy,
+            names,
+        }
+    }
+
+    /// Hands the identities `cache` gives its addresses to policy lookups.
+    fn publish(&self, cache: &FqdnCache) {
+        let ids = FqdnIdentities::new(cache.identities());
+        self.policy.publish(PolicyChange::Fqdn(Arc::new(ids)));
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, FqdnCache> {
         self.cache.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// Sets the bounds and the cache file, and restores what the file holds
+    /// Sets the bounds (`dns:` in the config) and the cache file, and restores what the file holds
     /// (entries whose TTL has passed are skipped).
-    pub fn configure(&self, limits: CacheLimits, file: Option<&Path>, shared: &Shared) {
+    pub fn configure(&self, limits: CacheLimits, file: Option<&Path>) {
         let mut cache = self.lock();
         let selectors = cache.selectors().clone();
         *cache = FqdnCache::new(limits);
@@ -56,7 +70,7 @@ impl Fqdn {
                 Ok(entries) => {
                     let change = cache.restore(entries, unix_now());
                     info!(file = %file.display(), addresses = change.added, names = cache.len(), "FQDN cache restored");
-                    publish(&cache, shared);
+                    self.publish(&cache);
                 }
                 Err(e) => {
                     warn!(file = %file.display(), error = %e, "FQDN cache file is not readable; starting empty")
@@ -70,32 +84,32 @@ impl Fqdn {
     }
 
     /// The `toFQDNs` selectors policy names, with their identities.
-    pub fn set_selectors(&self, selectors: Selectors, shared: &Shared) {
+    pub fn set_selectors(&self, selectors: Selectors) {
         let mut cache = self.lock();
         if cache.set_selectors(selectors) {
-            publish(&cache, shared);
+            self.publish(&cache);
         }
     }
 
     /// Records an allowed answer. When it changes which identities an
     /// address carries, policy sees the change before this returns, so the
     /// reply can go to the client right after.
-    pub fn learn(&self, endpoint: u64, h: &Harvest, shared: &Shared) {
+    pub fn learn(&self, endpoint: u64, h: &Harvest) {
         let mut cache = self.lock();
         let change = cache.insert(endpoint, &h.name, &h.ips, h.ttl, unix_now());
-        self.settle(&cache, change, shared);
+        self.settle(&cache, change);
     }
 
     /// After a change: policy gets the new identities (if they moved), the
     /// cache is marked for saving (if it changed) and the gauge follows.
-    fn settle(&self, cache: &FqdnCache, change: Change, shared: &Shared) {
+    fn settle(&self, cache: &FqdnCache, change: Change) {
         if change.identities_changed {
-            publish(cache, shared);
+            self.publish(cache);
         }
         if change.added > 0 || change.removed > 0 {
             self.dirty.store(true, Ordering::Relaxed);
         }
-        shared.metrics.fqdn_names.set(cache.len() as i64);
+        self.names.set(cache.len() as i64);
     }
 
     pub fn entries(&self) -> Vec<Entry> {
@@ -124,11 +138,11 @@ impl Fqdn {
         })
     }
 
-    fn tick(&self, shared: &Shared) {
+    fn tick(&self) {
         {
             let mut cache = self.lock();
             let change = cache.expire(unix_now());
-            self.settle(&cache, change, shared);
+            self.settle(&cache, change);
         }
         if self.dirty.swap(false, Ordering::Relaxed) {
             if let Err(e) = self.save() {
@@ -151,12 +165,12 @@ impl Fqdn {
     }
 
     /// Expiry and saving, every second, for the process's life.
-    pub async fn maintain(shared: Arc<Shared>) {
+    pub async fn maintain(&self) {
         let mut tick = tokio::time::interval(TICK);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tick.tick().await;
-            shared.dns.fqdn.tick(&shared);
+            self.tick();
         }
     }
 }

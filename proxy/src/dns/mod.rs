@@ -28,7 +28,7 @@ mod udp;
 
 use std::borrow::Cow;
 use std::net::SocketAddr;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hickory_proto::op::Message;
@@ -43,29 +43,6 @@ use crate::state::Shared;
 
 pub use tcp::handle as handle_tcp;
 pub use udp::serve as serve_udp;
-
-/// What the DNS proxy keeps beside the published policy.
-#[derive(Default)]
-pub struct DnsState {
-    pub fqdn: fqdn::Fqdn,
-    /// Set when an agent's `FQDNData` server is the policy source: every
-    /// new mapping is sent to it before the reply goes out.
-    pub agent: OnceLock<agent::Link>,
-}
-
-impl DnsState {
-    pub fn configure(&self, config: &DnsConfig, shared: &Shared) {
-        self.fqdn.configure(
-            l7_dns::CacheLimits {
-                max_ips_per_hostname: config.max_ips_per_hostname,
-                max_names: config.max_names,
-                min_ttl: config.min_ttl,
-            },
-            config.cache_file.as_deref(),
-            shared,
-        );
-    }
-}
 
 fn reject_rcode(config: &DnsConfig) -> Rcode {
     match config.reject_response_code {
@@ -286,10 +263,9 @@ pub(crate) fn answer(
     match harvest(&msg) {
         Ok(h) => {
             if let Some(ep) = x.verdict.parties.endpoint {
-                shared.dns.fqdn.learn(ep.id, &h, shared);
+                shared.fqdn.learn(ep.id, &h);
                 mapping = shared
-                    .dns
-                    .agent
+                    .fqdn_data
                     .get()
                     .map(|_| agent::Mapping::new(x, &h, &msg));
             }
