@@ -177,7 +177,7 @@ fn parse_kafka(node: Node<'_>) -> Result<KafkaRule, Fault> {
         }
         (None, Some(k)) => {
             let name = k.scalar_string()?;
-            let key = l7_kafka::request::parse_api_key(&name).ok_or_else(|| {
+            let key = l7_kafka::api::parse_api_key(&name).ok_or_else(|| {
                 Fault::invalid(k.path, format!("unknown Kafka request API key {name:?}"))
             })?;
             rule.api_keys = vec![i32::from(key)];

@@ -19,10 +19,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
+use l7_kafka::api::api_key_name;
 use l7_kafka::frame::{FrameError, FrameReader, StreamFrames};
 use l7_kafka::kafka_protocol::messages::{ApiKey, MetadataResponse, ResponseHeader, ResponseKind};
 use l7_kafka::kafka_protocol::protocol::Encodable;
-use l7_kafka::request::api_key_name;
 use l7_kafka::{Request, RequestView, TopicRef};
 use npds::L7Rules;
 use serde::Serialize;
@@ -109,7 +109,7 @@ pub struct KafkaEvent {
     #[serde(skip)]
     pub peers: Arc<Peers>,
     pub api_key: i16,
-    pub api_name: String,
+    pub api_name: &'static str,
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: String,
@@ -342,15 +342,14 @@ async fn request_half(
         } else {
             shared.metrics.kafka_request(req.api_key, false);
             event.verdict = "denied";
-            let Some(body) = l7_kafka::deny::deny_response(&req.body, req.response_version())
-            else {
+            let Some(denial) = l7_kafka::deny::deny(&req.body, req.response_version()) else {
                 return Err(Closed::Encode {
                     key: req.api_key,
                     version: req.api_version,
                     reason: "no denial is known for this request kind".into(),
                 });
             };
-            event.error_code = Some(l7_kafka::deny::main_error(&body));
+            event.error_code = Some(denial.error_code);
             debug!(src = %conn.peers.src, key = ?req.api_key, topics = ?event.topics, "kafka: request denied");
             if req.api_key == ApiKey::Metadata {
                 let slot = Slot::ScrubMetadata {
@@ -362,7 +361,7 @@ async fn request_half(
                 }
                 broker.write_all(&req.frame).await?;
             } else if expects_response {
-                let answer = encode_response(&req, &body)?;
+                let answer = encode_response(&req, &denial.response)?;
                 if slots.send(Slot::Local(answer)).await.is_err() {
                     return Ok(());
                 }

@@ -13,6 +13,7 @@
 //!   `clientID`, `topic`), validated and matched as proxylib did.
 //! - [`deny`]: a well-formed authorization-error response for any request.
 
+pub mod api;
 pub mod deny;
 pub mod frame;
 pub mod request;

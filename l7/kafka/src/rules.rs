@@ -10,18 +10,7 @@
 
 use std::collections::BTreeSet;
 
-/// Cilium's role sets (`pkg/policy/api/kafka`).
-pub const PRODUCE_KEYS: &[i16] = &[0, 3, 18];
-pub const CONSUME_KEYS: &[i16] = &[1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18];
-
-/// The API keys a `role` stands for.
-pub fn role_api_keys(role: &str) -> Option<&'static [i16]> {
-    match role.to_ascii_lowercase().as_str() {
-        "produce" => Some(PRODUCE_KEYS),
-        "consume" => Some(CONSUME_KEYS),
-        _ => None,
-    }
-}
+pub use crate::api::{role_api_keys, CONSUME_KEYS, PRODUCE_KEYS};
 
 /// The longest topic name Kafka accepts.
 pub const MAX_TOPIC_LEN: usize = 249;

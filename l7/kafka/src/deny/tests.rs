@@ -4,8 +4,15 @@
 
 use super::*;
 use bytes::BytesMut;
+use codes::{codes, error_codes, main_error};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
+
+mod codes;
+
+const TOKEN: i16 = Class::Token.code();
+const UNSUPPORTED_SASL_MECHANISM: i16 = Class::SaslMechanism.code();
+const SASL_AUTHENTICATION_FAILED: i16 = Class::SaslAuth.code();
 
 pub(crate) const TOPIC_A: &str = "topic-a";
 pub(crate) const TOPIC_B: &str = "topic-b";
@@ -1007,7 +1014,9 @@ fn denied(key: ApiKey, v: i16, body: &RequestKind) -> ResponseKind {
     roundtrip_response(
         key,
         v,
-        &deny_response(body, v).expect("every known request kind has a denial"),
+        &deny(body, v)
+            .expect("every known request kind has a denial")
+            .response,
     )
 }
 
@@ -1343,4 +1352,21 @@ fn describe_log_dirs_before_and_after_the_top_level_code() {
     };
     assert_eq!(r.error_code, CLUSTER);
     assert!(r.results.is_empty());
+}
+
+#[test]
+fn denials_report_the_code_their_response_carries() {
+    for key in ApiKey::iter() {
+        let range = key.valid_versions();
+        for v in range.min..=range.max {
+            for body in [peer_request(key, v), crate::api::empty_request(key)] {
+                let d = deny(&body, v).expect("every known request kind has a denial");
+                assert_eq!(
+                    d.error_code,
+                    main_error(&d.response),
+                    "{key:?} v{v}: {body:?}"
+                );
+            }
+        }
+    }
 }
