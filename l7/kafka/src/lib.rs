@@ -17,6 +17,7 @@ pub mod api;
 pub mod deny;
 pub mod frame;
 pub mod request;
+pub mod response;
 pub mod rules;
 pub mod topics;
 

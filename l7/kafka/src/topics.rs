@@ -1,8 +1,15 @@
-//! The topics a request names, and the topic IDs a response teaches.
+//! The topics a request names, the topic IDs a response teaches, and the
+//! table of topic IDs learned.
 
-use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
+
+use crate::response::{decode_body, ResponseError};
 
 /// A topic as a request names it: by name, or (newer versions of Fetch and
 /// others) by topic ID.
@@ -180,6 +187,58 @@ pub fn response_topic_ids(body: &ResponseKind) -> Vec<(Uuid, StrBytes)> {
         _ => {}
     }
     out
+}
+
+/// Topic ID → name, learned from responses, per broker identity: what
+/// lets a rule naming a topic judge a request naming its ID.
+#[derive(Debug, Default)]
+pub struct TopicIds {
+    map: Mutex<HashMap<(u32, Uuid), Arc<str>>>,
+}
+
+/// Learned topic IDs kept; the table starts over when full and is relearned
+/// from the next metadata response.
+const MAX_TOPIC_IDS: usize = 100_000;
+
+impl TopicIds {
+    /// The names of `topics` as `broker` taught them: a name as is, an ID
+    /// by what was learned (`None` while unknown).
+    pub fn resolve(&self, broker: u32, topics: &[TopicRef]) -> Vec<Option<Arc<str>>> {
+        let mut map = None;
+        topics
+            .iter()
+            .map(|t| match t {
+                TopicRef::Name(n) => Some(Arc::from(n.as_str())),
+                TopicRef::Id(id) => map
+                    .get_or_insert_with(|| self.map.lock().unwrap_or_else(|e| e.into_inner()))
+                    .get(&(broker, *id))
+                    .cloned(),
+            })
+            .collect()
+    }
+
+    /// Learns the topic IDs in `broker`'s response `frame` (length prefix
+    /// included) to a `key` request at `version`.
+    pub fn learn(
+        &self,
+        broker: u32,
+        frame: &Bytes,
+        key: ApiKey,
+        version: i16,
+    ) -> Result<(), ResponseError> {
+        let pairs = response_topic_ids(&decode_body(frame, key, version)?);
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() + pairs.len() > MAX_TOPIC_IDS {
+            map.clear();
+        }
+        for (id, name) in pairs {
+            map.insert((broker, id), Arc::from(name.as_str()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -472,5 +531,28 @@ mod tests {
                 .response;
             assert!(response_topic_ids(&resp).is_empty(), "{key:?}");
         }
+    }
+
+    #[test]
+    fn topic_ids_are_learned_per_broker_and_resolved() {
+        let frame =
+            crate::response::encode_frame(ApiKey::Metadata, 12, 1, &metadata_response()).unwrap();
+        let ids = TopicIds::default();
+        let refs = [name(TOPIC_A), TopicRef::Id(ID_A), TopicRef::Id(ID_B)];
+        assert_eq!(ids.resolve(7, &refs), [Some(TOPIC_A.into()), None, None]);
+        ids.learn(7, &frame, ApiKey::Metadata, 12).unwrap();
+        assert_eq!(
+            ids.resolve(7, &refs),
+            [
+                Some(TOPIC_A.into()),
+                Some(TOPIC_A.into()),
+                Some(TOPIC_B.into())
+            ]
+        );
+        // Another broker identity taught nothing.
+        assert_eq!(ids.resolve(8, &refs[1..]), [None, None]);
+        assert!(ids
+            .learn(7, &frame.slice(..9), ApiKey::Metadata, 12)
+            .is_err());
     }
 }
