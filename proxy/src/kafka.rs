@@ -12,6 +12,11 @@
 //! at the broker therefore waits its turn, and the client sees responses in
 //! the order it sent requests. The slot queue is bounded; when it is full the
 //! request half stops reading (backpressure, not buffering).
+//!
+//! The protocol is `l7_kafka`'s (framing, decoding, rules, denials, response
+//! encoding, learned topic IDs), all sync; this module is the sockets, the
+//! reads the frame decoder asks for, the slot queue, splicing, metrics and
+//! the access log.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

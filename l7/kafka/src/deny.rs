@@ -3,7 +3,7 @@
 //! [`deny`] answers a denied request the way a broker answers a client that
 //! lacks the ACL for it, so that clients fail with the usual
 //! `*AuthorizationException` instead of retrying or timing out. The error
-//! is the [`Class`](crate::api::Class) of the key's row in [`crate::api`]:
+//! is the [`Class`] of the key's row in [`crate::api`]:
 //!
 //! - APIs about topics: TOPIC_AUTHORIZATION_FAILED (29) on every topic or
 //!   partition the response carries, echoing the request's topics (by name
@@ -25,7 +25,7 @@
 //! does not carry are left at their defaults (the encoder rejects some that
 //! are not), and nullable strings that are "no message" are null, not "".
 //!
-//! Most responses are their error code and nothing else ([`impl_deny!`]);
+//! Most responses are their error code and nothing else (`impl_deny!`);
 //! the rest echo what the request named, one [`Deny`] impl each.
 
 use bytes::Bytes;

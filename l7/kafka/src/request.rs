@@ -98,7 +98,7 @@ pub struct Request {
 
 impl Request {
     /// Decodes a whole frame (length prefix included, as
-    /// [`crate::frame::FrameReader::read_frame`] returns it).
+    /// [`crate::frame::Frame::Whole`] holds it).
     pub fn parse(frame: Bytes) -> Result<Request, ParseError> {
         if frame.len() < 4 + 8 {
             return Err(ParseError::Short(frame.len().saturating_sub(4)));
