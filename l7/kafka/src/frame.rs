@@ -75,8 +75,10 @@ impl Decoder {
     ///
     /// Until a frame's length is known a read asks for at most [`CHUNK`]
     /// bytes, so that the body of a large frame is still in the socket when
-    /// its head is decided on; after, at least a chunk (small frames arrive
-    /// many to a read) and at most [`MAX_READ`].
+    /// its head is decided on. After, a chunk while what is wanted fits in
+    /// one (small frames arrive many to a read), else what is still wanted,
+    /// up to [`MAX_READ`]: not past a large frame's end, so that a buffer
+    /// holding most of one is not grown, and copied, for bytes after it.
     pub fn decode(&self, buf: &mut BytesMut, head: usize) -> Result<Decoded, FrameError> {
         let Some(size) = self.frame_size(buf)? else {
             return Ok(Decoded::Need(CHUNK));
@@ -88,7 +90,10 @@ impl Decoder {
         if buf.len() >= want {
             return Ok(Decoded::Ready(Frame::Head { size }));
         }
-        Ok(Decoded::Need((want - buf.len()).clamp(CHUNK, MAX_READ)))
+        if want <= CHUNK {
+            return Ok(Decoded::Need(CHUNK));
+        }
+        Ok(Decoded::Need((want - buf.len()).min(MAX_READ)))
     }
 
     /// The size, prefix included, of the frame `buf` starts with, once its
