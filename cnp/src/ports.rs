@@ -177,7 +177,7 @@ fn parse_kafka(node: Node<'_>) -> Result<KafkaRule, Fault> {
         }
         (None, Some(k)) => {
             let name = k.scalar_string()?;
-            let key = l7_kafka::request::parse_api_key(&name).ok_or_else(|| {
+            let key = l7_kafka::api::parse_api_key(&name).ok_or_else(|| {
                 Fault::invalid(k.path, format!("unknown Kafka request API key {name:?}"))
             })?;
             rule.api_keys = vec![i32::from(key)];
@@ -196,12 +196,13 @@ fn parse_kafka(node: Node<'_>) -> Result<KafkaRule, Fault> {
     }
     if let Some(c) = f.get("clientID") {
         let s = c.str()?;
-        l7_kafka::rules::validate_client_id(s).map_err(|e| Fault::invalid(c.path, e))?;
+        l7_kafka::rules::validate_client_id(s)
+            .map_err(|e| Fault::invalid(c.path, e.to_string()))?;
         rule.client_id = s.to_string();
     }
     if let Some(t) = f.get("topic") {
         let s = t.str()?;
-        l7_kafka::rules::validate_topic(s).map_err(|e| Fault::invalid(t.path, e))?;
+        l7_kafka::rules::validate_topic(s).map_err(|e| Fault::invalid(t.path, e.to_string()))?;
         rule.topic = s.to_string();
     }
     Ok(rule)

@@ -20,10 +20,10 @@ fuzz_target!(|data: &[u8]| {
     let _ = req.topics();
     let _ = req.expects_response();
     let version = req.response_version();
-    let deny = l7_kafka::deny::deny_response(&req.body, version)
-        .expect("every known request kind has a denial");
+    let deny = l7_kafka::deny::deny(&req.body, version)
+        .expect("every known request kind has a denial")
+        .response;
     let mut out = BytesMut::new();
     deny.encode(&mut out, version)
         .unwrap_or_else(|e| panic!("{:?} v{version}: denial does not encode: {e:#}", req.api_key));
-    let _ = l7_kafka::deny::main_error(&deny);
 });

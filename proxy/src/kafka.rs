@@ -12,25 +12,30 @@
 //! at the broker therefore waits its turn, and the client sees responses in
 //! the order it sent requests. The slot queue is bounded; when it is full the
 //! request half stops reading (backpressure, not buffering).
+//!
+//! The protocol is `l7_kafka`'s (framing, decoding, rules, denials, response
+//! encoding, learned topic IDs), all sync; this module is the sockets, the
+//! reads the frame decoder asks for, the slot queue, splicing, metrics and
+//! the access log.
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
-use l7_kafka::frame::{FrameError, FrameReader, StreamFrames};
-use l7_kafka::kafka_protocol::messages::{ApiKey, MetadataResponse, ResponseHeader, ResponseKind};
-use l7_kafka::kafka_protocol::protocol::Encodable;
-use l7_kafka::request::api_key_name;
+use bytes::{Buf, Bytes, BytesMut};
+use l7_kafka::api::api_key_name;
+use l7_kafka::frame::{Decoded, Decoder, Frame, FrameError, CHUNK};
+use l7_kafka::kafka_protocol::messages::ApiKey;
+use l7_kafka::response::{self, ResponseError};
+use l7_kafka::topics::TopicIds;
 use l7_kafka::{Request, RequestView, TopicRef};
 use npds::L7Rules;
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
-use uuid::Uuid;
 
 use crate::access_log::{self, Event, Peers};
 use crate::conn::ConnInfo;
@@ -46,7 +51,7 @@ pub struct KafkaState {
     /// Smallest Produce frame spliced rather than copied (0: never).
     pub splice_min: AtomicUsize,
     /// Topic ID → name, learned from responses, per broker identity.
-    topic_ids: Mutex<HashMap<(u32, Uuid), Arc<str>>>,
+    topic_ids: TopicIds,
 }
 
 /// Kafka's own `max.request.size` is 1 MiB and librdkafka's
@@ -55,9 +60,6 @@ pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
 /// librdkafka keeps at most 1,000,000 requests in flight per broker; Java
 /// clients 5. 1024 pipelined requests is plenty and bounds the queue.
 pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-/// Learned topic IDs kept; the table starts over when full and is relearned
-/// from the next metadata response.
-const MAX_TOPIC_IDS: usize = 100_000;
 
 impl Default for KafkaState {
     fn default() -> Self {
@@ -65,7 +67,7 @@ impl Default for KafkaState {
             max_frame: AtomicUsize::new(DEFAULT_MAX_FRAME),
             max_in_flight: AtomicUsize::new(DEFAULT_MAX_IN_FLIGHT),
             splice_min: AtomicUsize::new(DEFAULT_SPLICE_MIN),
-            topic_ids: Mutex::new(HashMap::new()),
+            topic_ids: TopicIds::default(),
         }
     }
 }
@@ -78,27 +80,6 @@ impl KafkaState {
             .store(c.max_in_flight.max(1), Ordering::Relaxed);
         self.splice_min.store(c.splice_min_bytes, Ordering::Relaxed);
     }
-
-    fn topic_name(&self, broker: u32, id: &Uuid) -> Option<Arc<str>> {
-        self.topic_ids
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&(broker, *id))
-            .cloned()
-    }
-
-    fn learn(&self, broker: u32, pairs: Vec<(Uuid, Arc<str>)>) {
-        if pairs.is_empty() {
-            return;
-        }
-        let mut map = self.topic_ids.lock().unwrap_or_else(|e| e.into_inner());
-        if map.len() + pairs.len() > MAX_TOPIC_IDS {
-            map.clear();
-        }
-        for (id, name) in pairs {
-            map.insert((broker, id), name);
-        }
-    }
 }
 
 /// One access-log event per request.
@@ -109,7 +90,7 @@ pub struct KafkaEvent {
     #[serde(skip)]
     pub peers: Arc<Peers>,
     pub api_key: i16,
-    pub api_name: String,
+    pub api_name: &'static str,
     pub api_version: i16,
     pub correlation_id: i32,
     pub client_id: String,
@@ -151,20 +132,8 @@ enum Closed {
     Parse(#[from] l7_kafka::ParseError),
     #[error("broker: {0}")]
     BrokerFrame(FrameError),
-    #[error("broker answered correlation ID {got} where {want} was next")]
-    OutOfOrder { got: i32, want: i32 },
-    #[error("broker response for {key:?} v{version} does not parse: {reason}")]
-    BrokerParse {
-        key: ApiKey,
-        version: i16,
-        reason: String,
-    },
-    #[error("could not build a response for {key:?} v{version}: {reason}")]
-    Encode {
-        key: ApiKey,
-        version: i16,
-        reason: String,
-    },
+    #[error(transparent)]
+    Response(#[from] ResponseError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
 }
@@ -183,14 +152,16 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
     let (client_rd, client_wr) = client.into_split();
     let (broker_rd, broker_wr) = broker.into_split();
     let requests = request_half(
-        FrameReader::new(client_rd, max_frame),
+        FrameReader::new(client_rd),
+        Decoder::new(max_frame),
         broker_wr,
         slots_tx,
         &conn,
         &shared,
     );
     let responses = response_half(
-        StreamFrames::new(BufReader::with_capacity(64 * 1024, broker_rd), max_frame),
+        FrameReader::new(broker_rd),
+        Decoder::new(max_frame),
         client_wr,
         slots_rx,
         &conn,
@@ -237,6 +208,95 @@ const PRODUCE_HEAD: usize = 4096;
 /// call; larger ones (Fetch) stream through in pieces.
 const WHOLE_RESPONSE: usize = 16 * 1024;
 
+/// Reads the frames of one side of a connection: one buffer, filled as a
+/// [`Decoder`] asks.
+struct FrameReader<R> {
+    inner: R,
+    buf: BytesMut,
+}
+
+impl<R: AsyncRead + Unpin> FrameReader<R> {
+    fn new(inner: R) -> Self {
+        FrameReader {
+            inner,
+            buf: BytesMut::new(),
+        }
+    }
+
+    /// The next frame, whole, or its head once `head` bytes of it are
+    /// buffered ([`Decoder::decode`]); `None` at a clean end of stream.
+    async fn next(&mut self, decoder: Decoder, head: usize) -> Result<Option<Frame>, FrameError> {
+        loop {
+            match decoder.decode(&mut self.buf, head)? {
+                Decoded::Ready(frame) => return Ok(Some(frame)),
+                Decoded::Need(limit) => {
+                    self.buf.reserve(limit);
+                    let mut read = (&mut self.inner).take(limit as u64);
+                    if read.read_buf(&mut self.buf).await? == 0 {
+                        return decoder.end(&self.buf).map(|()| None);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The next frame, whole; `None` at a clean end of stream.
+    async fn frame(&mut self, decoder: Decoder) -> Result<Option<Bytes>, FrameError> {
+        match self.next(decoder, usize::MAX).await? {
+            Some(Frame::Whole(frame)) => Ok(Some(frame)),
+            Some(Frame::Head { .. }) => unreachable!("no frame is longer than usize::MAX"),
+            None => Ok(None),
+        }
+    }
+
+    /// What is buffered of the current frame (after a [`Frame::Head`]).
+    fn buffered(&self) -> &[u8] {
+        &self.buf
+    }
+
+    /// Takes what is buffered of the current frame, for a caller that moves
+    /// the rest of it itself, straight from the stream.
+    fn take_buffered(&mut self) -> Bytes {
+        self.buf.split().freeze()
+    }
+
+    /// Writes the current `size`-byte frame (after a [`Frame::Head`]) to
+    /// `out`: what is buffered, then the rest a chunk at a time as it
+    /// arrives. Bytes read past its end stay for the next frame.
+    async fn relay<W: AsyncWrite + Unpin>(
+        &mut self,
+        size: usize,
+        out: &mut W,
+    ) -> Result<(), FrameError> {
+        let mut rest = size;
+        loop {
+            let n = rest.min(self.buf.len());
+            out.write_all(&self.buf[..n]).await?;
+            self.buf.advance(n);
+            rest -= n;
+            if rest == 0 {
+                return Ok(());
+            }
+            self.buf.reserve(CHUNK);
+            if (&mut self.inner)
+                .take(CHUNK as u64)
+                .read_buf(&mut self.buf)
+                .await?
+                == 0
+            {
+                return Err(FrameError::Truncated {
+                    got: size - rest - 4,
+                    len: size - 4,
+                });
+            }
+        }
+    }
+
+    fn get_mut(&mut self) -> &mut R {
+        &mut self.inner
+    }
+}
+
 fn client_error(e: FrameError) -> Closed {
     match e {
         FrameError::Io(e) => Closed::Io(e),
@@ -244,9 +304,17 @@ fn client_error(e: FrameError) -> Closed {
     }
 }
 
+fn broker_error(e: FrameError) -> Closed {
+    match e {
+        FrameError::Io(e) => Closed::Io(e),
+        e => Closed::BrokerFrame(e),
+    }
+}
+
 async fn request_half(
-    mut client: FrameReader<tokio::net::tcp::OwnedReadHalf>,
-    mut broker: tokio::net::tcp::OwnedWriteHalf,
+    mut client: FrameReader<OwnedReadHalf>,
+    decoder: Decoder,
+    mut broker: OwnedWriteHalf,
     slots: mpsc::Sender<Slot>,
     conn: &ConnInfo,
     shared: &Shared,
@@ -258,43 +326,61 @@ async fn request_half(
     // Made on the first large Produce; without one, frames are copied.
     let mut pipe: Option<Result<Pipe, ()>> = None;
     loop {
-        let Some(size) = client.fill_head(PRODUCE_HEAD).await.map_err(client_error)? else {
-            let _ = broker.shutdown().await;
-            return Ok(());
-        };
-        // A large single-topic Produce is judged from its head; allowed, the
-        // rest is spliced. A denial needs every partition: read whole.
-        let buffered = client.buffered().len();
-        let allowed_head = (size >= splice_min && buffered < size)
-            .then(|| {
-                let head = &client.buffered()[..buffered.min(PRODUCE_HEAD)];
-                Request::parse_produce_head(Bytes::copy_from_slice(head))
-            })
-            .flatten()
-            .map(|req| {
-                let (verdict, topics) = judge(&req, conn, shared);
-                (req, verdict, topics)
-            })
-            .filter(|(_, verdict, _)| verdict.allowed);
-        let head_pipe = allowed_head.as_ref().and_then(|_| {
-            pipe.get_or_insert_with(|| {
-                Pipe::new().map_err(|e| {
-                    info!(error = %e, "kafka: no pipe, copying frames");
-                })
-            })
-            .as_ref()
-            .ok()
-        });
-        let (req, verdict, topics, spliced) = match (allowed_head, head_pipe) {
-            (Some((req, verdict, topics)), Some(pipe)) => {
-                (req, verdict, topics, Some((client.take_buffered(), pipe)))
+        let head = client
+            .next(decoder, PRODUCE_HEAD)
+            .await
+            .map_err(client_error)?;
+        let (req, verdict, topics, spliced) = match head {
+            None => {
+                let _ = broker.shutdown().await;
+                return Ok(());
             }
-            _ => {
-                let frame = client.read_frame().await.map_err(client_error)?;
-                let frame = frame.ok_or(Closed::ClientFrame(FrameError::TruncatedLength))?;
+            Some(Frame::Whole(frame)) => {
                 let req = Request::parse(frame)?;
                 let (verdict, topics) = judge(&req, conn, shared);
                 (req, verdict, topics, None)
+            }
+            Some(Frame::Head { size }) => {
+                // A large single-topic Produce is judged from its head;
+                // allowed, the rest is spliced. A denial needs every
+                // partition: read whole.
+                let allowed_head = (size >= splice_min)
+                    .then(|| {
+                        let buffered = client.buffered();
+                        let head = &buffered[..buffered.len().min(PRODUCE_HEAD)];
+                        Request::parse_produce_head(Bytes::copy_from_slice(head))
+                    })
+                    .flatten()
+                    .map(|req| {
+                        let (verdict, topics) = judge(&req, conn, shared);
+                        (req, verdict, topics)
+                    })
+                    .filter(|(_, verdict, _)| verdict.allowed);
+                let head_pipe = allowed_head.as_ref().and_then(|_| {
+                    pipe.get_or_insert_with(|| {
+                        Pipe::new().map_err(|e| {
+                            info!(error = %e, "kafka: no pipe, copying frames");
+                        })
+                    })
+                    .as_ref()
+                    .ok()
+                });
+                match (allowed_head, head_pipe) {
+                    (Some((req, verdict, topics)), Some(pipe)) => (
+                        req,
+                        verdict,
+                        topics,
+                        Some((client.take_buffered(), pipe, size)),
+                    ),
+                    _ => {
+                        let frame = client.frame(decoder).await.map_err(client_error)?;
+                        let frame =
+                            frame.ok_or(Closed::ClientFrame(FrameError::TruncatedLength))?;
+                        let req = Request::parse(frame)?;
+                        let (verdict, topics) = judge(&req, conn, shared);
+                        (req, verdict, topics, None)
+                    }
+                }
             }
         };
         let expects_response = req.expects_response();
@@ -325,7 +411,7 @@ async fn request_half(
             }
             match spliced {
                 None => broker.write_all(&req.frame).await?,
-                Some((head, pipe)) => {
+                Some((head, pipe, size)) => {
                     let rest = size - head.len();
                     pipe.relay(&head, client.get_mut().as_ref(), broker.as_ref(), rest)
                         .await
@@ -342,15 +428,15 @@ async fn request_half(
         } else {
             shared.metrics.kafka_request(req.api_key, false);
             event.verdict = "denied";
-            let Some(body) = l7_kafka::deny::deny_response(&req.body, req.response_version())
-            else {
-                return Err(Closed::Encode {
+            let Some(denial) = l7_kafka::deny::deny(&req.body, req.response_version()) else {
+                return Err(ResponseError::Encode {
                     key: req.api_key,
                     version: req.api_version,
                     reason: "no denial is known for this request kind".into(),
-                });
+                }
+                .into());
             };
-            event.error_code = Some(l7_kafka::deny::main_error(&body));
+            event.error_code = Some(denial.error_code);
             debug!(key = ?req.api_key, topics = ?event.topics, "kafka: request denied");
             if req.api_key == ApiKey::Metadata {
                 let slot = Slot::ScrubMetadata {
@@ -362,7 +448,7 @@ async fn request_half(
                 }
                 broker.write_all(&req.frame).await?;
             } else if expects_response {
-                let answer = encode_response(&req, &body)?;
+                let answer = response::encode_response(&req, &denial.response)?;
                 if slots.send(Slot::Local(answer)).await.is_err() {
                     return Ok(());
                 }
@@ -383,13 +469,7 @@ struct Judgement {
 fn judge(req: &Request, conn: &ConnInfo, shared: &Shared) -> (Judgement, Vec<String>) {
     let broker = conn.peers.dst_identity;
     let refs = req.topics();
-    let names: Vec<Option<Arc<str>>> = refs
-        .iter()
-        .map(|t| match t {
-            TopicRef::Name(n) => Some(Arc::from(n.as_str())),
-            TopicRef::Id(id) => shared.kafka.topic_name(broker, id),
-        })
-        .collect();
+    let names = shared.kafka.topic_ids.resolve(broker, &refs);
     let logged = refs
         .iter()
         .zip(&names)
@@ -435,76 +515,17 @@ fn judge(req: &Request, conn: &ConnInfo, shared: &Shared) -> (Judgement, Vec<Str
     )
 }
 
-fn encode_response(req: &Request, body: &ResponseKind) -> Result<Bytes, Closed> {
-    let version = req.response_version();
-    encode_frame(req.api_key, version, req.correlation_id, |out| {
-        body.encode(out, version)
-    })
-}
-
-/// A whole response frame made here: length prefix, the header for `key`
-/// at `version`, and the body `encode_body` writes.
-fn encode_frame(
-    key: ApiKey,
-    version: i16,
-    correlation_id: i32,
-    encode_body: impl FnOnce(&mut BytesMut) -> anyhow::Result<()>,
-) -> Result<Bytes, Closed> {
-    let fail = |e: anyhow::Error| Closed::Encode {
-        key,
-        version,
-        reason: format!("{e:#}"),
-    };
-    let mut out = BytesMut::with_capacity(64);
-    out.extend_from_slice(&[0; 4]);
-    ResponseHeader::default()
-        .with_correlation_id(correlation_id)
-        .encode(&mut out, key.response_header_version(version))
-        .map_err(fail)?;
-    encode_body(&mut out).map_err(fail)?;
-    let len = i32::try_from(out.len() - 4).map_err(|_| Closed::Encode {
-        key,
-        version,
-        reason: "response over 2 GiB".into(),
-    })?;
-    out[..4].copy_from_slice(&len.to_be_bytes());
-    Ok(out.freeze())
-}
-
-/// The body of a buffered response frame, decoded after its header.
-fn decode_body<T>(
-    frame: &Bytes,
-    key: ApiKey,
-    version: i16,
-    decode: impl FnOnce(&mut Bytes) -> anyhow::Result<T>,
-) -> Result<T, Closed> {
-    use l7_kafka::kafka_protocol::protocol::Decodable;
-    let parse = |e: anyhow::Error| Closed::BrokerParse {
-        key,
-        version,
-        reason: format!("{e:#}"),
-    };
-    let mut buf = frame.slice(4..);
-    ResponseHeader::decode(&mut buf, key.response_header_version(version)).map_err(parse)?;
-    decode(&mut buf).map_err(parse)
-}
-
-/// Responses whose topic IDs are worth learning are buffered and decoded;
-/// all others stream through.
-fn teaches_topic_ids(key: ApiKey) -> bool {
-    matches!(
-        key,
-        ApiKey::Metadata | ApiKey::CreateTopics | ApiKey::DescribeTopicPartitions
-    )
-}
-
 async fn response_half(
-    mut broker: BrokerFrames,
-    mut client: tokio::net::tcp::OwnedWriteHalf,
+    mut broker: FrameReader<OwnedReadHalf>,
+    decoder: Decoder,
+    mut client: OwnedWriteHalf,
     mut slots: mpsc::Receiver<Slot>,
     conn: &ConnInfo,
     shared: &Shared,
 ) -> Result<(), Closed> {
+    // A response read whole to be decoded is held to the frame limit; the
+    // others pass whatever their size.
+    let streamed = Decoder::new(i32::MAX as usize);
     while let Some(slot) = slots.recv().await {
         match slot {
             Slot::Local(bytes) => client.write_all(&bytes).await?,
@@ -512,11 +533,9 @@ async fn response_half(
                 correlation_id,
                 api_version,
             } => {
-                let len = response_len(&mut broker, false).await?;
-                let frame = read_whole(&mut broker, len, correlation_id).await?;
-                client
-                    .write_all(&scrub_metadata(&frame, correlation_id, api_version)?)
-                    .await?;
+                let frame = read_whole(&mut broker, decoder, correlation_id).await?;
+                let scrubbed = response::scrub_metadata(&frame, correlation_id, api_version)?;
+                client.write_all(&scrubbed).await?;
             }
             Slot::Broker {
                 correlation_id,
@@ -524,30 +543,29 @@ async fn response_half(
                 api_version,
             } => {
                 let started = Instant::now();
-                let teaches = teaches_topic_ids(api_key);
-                let len = response_len(&mut broker, !teaches).await?;
-                // A small response goes out in one write (a Produce answer
-                // is ~60 bytes); a large one streams through.
-                if teaches || len <= WHOLE_RESPONSE {
-                    let frame = read_whole(&mut broker, len, correlation_id).await?;
-                    if teaches {
-                        learn(&frame, api_key, api_version, conn, shared)?;
-                    }
+                if response::teaches_topic_ids(api_key) {
+                    let frame = read_whole(&mut broker, decoder, correlation_id).await?;
+                    let broker_id = conn.peers.dst_identity;
+                    let ids = &shared.kafka.topic_ids;
+                    ids.learn(broker_id, &frame, api_key, api_version)?;
                     client.write_all(&frame).await?;
                 } else {
-                    let mut head = [0u8; 8];
-                    head[..4].copy_from_slice(&(len as i32).to_be_bytes());
-                    broker.get_mut().read_exact(&mut head[4..]).await?;
-                    check_correlation(&head[4..], correlation_id)?;
-                    client.write_all(&head).await?;
-                    let rest = (len - 4) as u64;
-                    let copied =
-                        tokio::io::copy_buf(&mut broker.get_mut().take(rest), &mut client).await?;
-                    if copied != rest {
-                        return Err(Closed::BrokerFrame(FrameError::Truncated {
-                            got: copied as usize + 4,
-                            len,
-                        }));
+                    // A small response goes out in one write (a Produce
+                    // answer is ~60 bytes); a large one streams through.
+                    let next = broker.next(streamed, 4 + WHOLE_RESPONSE).await;
+                    match next.map_err(broker_error)? {
+                        None => return Err(Closed::BrokerFrame(FrameError::TruncatedLength)),
+                        Some(Frame::Whole(frame)) => {
+                            response::check_correlation(&frame, correlation_id)?;
+                            client.write_all(&frame).await?;
+                        }
+                        Some(Frame::Head { size }) => {
+                            response::check_correlation(broker.buffered(), correlation_id)?;
+                            broker
+                                .relay(size, &mut client)
+                                .await
+                                .map_err(broker_error)?;
+                        }
                     }
                 }
                 shared.metrics.kafka_response_latency(started.elapsed());
@@ -558,80 +576,14 @@ async fn response_half(
     Ok(())
 }
 
-type BrokerFrames = StreamFrames<BufReader<tokio::net::tcp::OwnedReadHalf>>;
-
-/// The next response's length. A streamed response passes whatever its
-/// size; a buffered one is held to the frame limit.
-async fn response_len(broker: &mut BrokerFrames, streamed: bool) -> Result<usize, Closed> {
-    let len = match broker.read_len().await {
-        Ok(Some(len)) => len,
-        Ok(None) => return Err(Closed::BrokerFrame(FrameError::TruncatedLength)),
-        Err(FrameError::Io(e)) => return Err(Closed::Io(e)),
-        Err(FrameError::TooLarge { len, .. }) if streamed => len,
-        Err(e) => return Err(Closed::BrokerFrame(e)),
-    };
-    if len < 4 {
-        return Err(Closed::BrokerFrame(FrameError::Truncated {
-            got: len,
-            len: 4,
-        }));
-    }
-    Ok(len)
-}
-
-/// A whole response of `len` bytes, checked to answer `correlation_id`.
+/// A whole response, checked to answer `correlation_id`.
 async fn read_whole(
-    broker: &mut BrokerFrames,
-    len: usize,
+    broker: &mut FrameReader<OwnedReadHalf>,
+    decoder: Decoder,
     correlation_id: i32,
 ) -> Result<Bytes, Closed> {
-    let frame = broker.read_body(len).await.map_err(Closed::BrokerFrame)?;
-    check_correlation(&frame[4..8], correlation_id)?;
+    let frame = broker.frame(decoder).await.map_err(broker_error)?;
+    let frame = frame.ok_or(Closed::BrokerFrame(FrameError::TruncatedLength))?;
+    response::check_correlation(&frame, correlation_id)?;
     Ok(frame)
-}
-
-/// The broker's Metadata response with every topic refused: error 29, no
-/// partitions, no topic ID, no authorized operations.
-fn scrub_metadata(frame: &Bytes, correlation_id: i32, version: i16) -> Result<Bytes, Closed> {
-    use l7_kafka::kafka_protocol::protocol::Decodable;
-    let key = ApiKey::Metadata;
-    let mut body = decode_body(frame, key, version, |buf| {
-        MetadataResponse::decode(buf, version)
-    })?;
-    for t in &mut body.topics {
-        t.error_code = l7_kafka::kafka_protocol::ResponseError::TopicAuthorizationFailed.code();
-        t.partitions.clear();
-        t.topic_id = Uuid::nil();
-        t.topic_authorized_operations = i32::MIN;
-    }
-    encode_frame(key, version, correlation_id, |out| {
-        body.encode(out, version)
-    })
-}
-
-fn check_correlation(bytes: &[u8], want: i32) -> Result<(), Closed> {
-    let got = i32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
-    if got == want {
-        Ok(())
-    } else {
-        Err(Closed::OutOfOrder { got, want })
-    }
-}
-
-fn learn(
-    frame: &Bytes,
-    key: ApiKey,
-    version: i16,
-    conn: &ConnInfo,
-    shared: &Shared,
-) -> Result<(), Closed> {
-    let body = decode_body(frame, key, version, |buf| {
-        ResponseKind::decode(key, buf, version)
-    })?;
-    let pairs = l7_kafka::topics::response_topic_ids(&body)
-        .into_iter()
-        .map(|(id, name)| (id, Arc::from(name.as_str())))
-        .collect();
-    shared.kafka.learn(conn.peers.dst_identity, pairs);
-    Ok(())
 }

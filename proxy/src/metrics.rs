@@ -7,7 +7,6 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 
 use l7_kafka::kafka_protocol::messages::ApiKey;
@@ -151,18 +150,9 @@ struct KafkaLabel {
     verdict: &'static str,
 }
 
-/// API key names as `&'static str` label values, made once.
+/// API key names as label values.
 fn kafka_key_label(key: ApiKey) -> &'static str {
-    static NAMES: OnceLock<HashMap<i16, &'static str>> = OnceLock::new();
-    NAMES.get_or_init(|| {
-        ApiKey::iter()
-            .map(|k| {
-                let name: &'static str =
-                    Box::leak(l7_kafka::request::api_key_name(k).into_boxed_str());
-                (k as i16, name)
-            })
-            .collect()
-    })[&(key as i16)]
+    l7_kafka::api::api_key_name(key)
 }
 
 impl Metrics {

@@ -1,128 +1,27 @@
 //! Kafka framing: a big-endian `i32` size, then that many bytes.
 //!
-//! A frame is read into a buffer that grows only as its bytes arrive, so a
-//! peer that announces a large frame and sends nothing costs nothing.
+//! [`Decoder`] finds frames in a buffer its caller fills from a socket, and
+//! says how much to read next. Reads are bounded whatever length a peer
+//! announces, so a buffer grows only as bytes arrive: a peer that announces
+//! a large frame and sends nothing costs nothing.
+//!
+//! A frame is yielded whole, or — when the caller asks for only its first
+//! bytes — as a [`Frame::Head`] once those are buffered, the rest still in
+//! the socket: the caller may then move the rest on without buffering it
+//! (large Produce record batches, large Fetch responses).
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt};
-
-/// Reads whole frames, buffered: one read brings in as much as the socket
-/// has (up to [`MAX_READ`] at a time), so a stream of large requests costs
-/// few system calls, and bytes past the current frame wait for the next.
-pub struct FrameReader<R> {
-    inner: R,
-    max: usize,
-    buf: BytesMut,
-}
 
 /// The most a single read asks for: the buffer grows by at most this much
 /// before the bytes are there, whatever length a peer announces.
 pub const MAX_READ: usize = 1024 * 1024;
 
-impl<R: AsyncRead + Unpin> FrameReader<R> {
-    pub fn new(inner: R, max: usize) -> Self {
-        FrameReader {
-            inner,
-            max,
-            buf: BytesMut::new(),
-        }
-    }
-
-    /// The next whole frame with its 4-byte length prefix, or `None` at a
-    /// clean end of stream (between frames).
-    pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
-        let Some(size) = self.fill_head(usize::MAX).await? else {
-            return Ok(None);
-        };
-        Ok(Some(self.buf.split_to(size).freeze()))
-    }
-
-    /// Reads until the next frame's length prefix and at least its first
-    /// `head` bytes (all of it, if it is shorter) are buffered, and returns
-    /// the frame's size, prefix included; `None` at a clean end of stream.
-    /// [`buffered`](Self::buffered) then shows what has arrived of it.
-    ///
-    /// Until a frame's length is known, a read asks for at most [`CHUNK`]
-    /// bytes, so that the body of a large frame is still in the socket when
-    /// the caller decides whether to move it on without reading it
-    /// ([`take_buffered`](Self::take_buffered)).
-    pub async fn fill_head(&mut self, head: usize) -> Result<Option<usize>, FrameError> {
-        loop {
-            let (want, limit) = match self.frame_size()? {
-                Some(size) => {
-                    let want = size.min(head.max(4));
-                    if self.buf.len() >= want {
-                        return Ok(Some(size));
-                    }
-                    // At least one chunk, so small frames arrive many to a read.
-                    (want, (want - self.buf.len()).clamp(CHUNK, MAX_READ))
-                }
-                None => (4, CHUNK),
-            };
-            debug_assert!(self.buf.len() < want);
-            self.buf.reserve(limit);
-            let n = (&mut self.inner)
-                .take(limit as u64)
-                .read_buf(&mut self.buf)
-                .await?;
-            if n == 0 {
-                return match self.buf.len() {
-                    0 => Ok(None),
-                    1..=3 => Err(FrameError::TruncatedLength),
-                    got => Err(FrameError::Truncated {
-                        got: got - 4,
-                        len: self.announced() as usize,
-                    }),
-                };
-            }
-        }
-    }
-
-    /// The current frame's size, prefix included, once its prefix is
-    /// buffered; an error for a negative or over-limit length.
-    fn frame_size(&self) -> Result<Option<usize>, FrameError> {
-        if self.buf.len() < 4 {
-            return Ok(None);
-        }
-        let len = self.announced();
-        if len < 0 {
-            return Err(FrameError::Negative(len));
-        }
-        let len = len as usize;
-        if len > self.max {
-            return Err(FrameError::TooLarge { len, max: self.max });
-        }
-        Ok(Some(4 + len))
-    }
-
-    /// The bytes buffered from the start of the current frame on (after
-    /// [`fill_head`](Self::fill_head); they may run past its end).
-    pub fn buffered(&self) -> &[u8] {
-        &self.buf
-    }
-
-    /// Takes every buffered byte, for a caller that moves the rest of the
-    /// current frame itself, straight from the stream. Only right when the
-    /// buffer holds no more than the current frame.
-    pub fn take_buffered(&mut self) -> Bytes {
-        self.buf.split().freeze()
-    }
-
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
-
-    fn announced(&self) -> i32 {
-        i32::from_be_bytes([self.buf[0], self.buf[1], self.buf[2], self.buf[3]])
-    }
-}
+/// How much is read at a time into a growing frame, and the most read
+/// before a frame's length is known.
+pub const CHUNK: usize = 64 * 1024;
 
 /// Kafka's own default for `socket.request.max.bytes`.
 pub const DEFAULT_MAX_FRAME: usize = 100 * 1024 * 1024;
-
-/// How much is read from the socket at a time into a growing frame, and
-/// the most read before a frame's length is known.
-pub const CHUNK: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum FrameError {
@@ -134,203 +33,223 @@ pub enum FrameError {
     Truncated { got: usize, len: usize },
     #[error("connection closed inside a frame's length prefix")]
     TruncatedLength,
+    /// From the caller's reads; the decoder itself does no I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
 
-/// Reads frames one piece at a time, never past the end of the current
-/// frame: the length prefix, then either the whole body
-/// ([`read_body`](Self::read_body)) or, through [`get_mut`](Self::get_mut),
-/// a stream of exactly that many bytes. For responses, which are streamed
-/// through rather than held (wrap the socket in a `BufReader`).
-pub struct StreamFrames<R> {
-    inner: R,
-    max: usize,
-    buf: BytesMut,
+/// The next frame, as far as it is buffered.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Frame {
+    /// All of it, length prefix included, split off the buffer.
+    Whole(Bytes),
+    /// Its first bytes (as many as asked for, at least) are at the start of
+    /// the buffer, not all of it; `size` is the whole frame's, prefix
+    /// included. Every buffered byte belongs to this frame.
+    Head { size: usize },
 }
 
-impl<R: AsyncRead + Unpin> StreamFrames<R> {
-    pub fn new(inner: R, max: usize) -> Self {
-        StreamFrames {
-            inner,
-            max,
-            buf: BytesMut::with_capacity(CHUNK),
-        }
+/// What the buffer holds.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decoded {
+    Ready(Frame),
+    /// Read at most this many more bytes into the buffer, then decode again.
+    Need(usize),
+}
+
+/// Frames of at most `max` bytes (after the prefix).
+#[derive(Debug, Clone, Copy)]
+pub struct Decoder {
+    max: usize,
+}
+
+impl Decoder {
+    pub fn new(max: usize) -> Self {
+        Decoder { max }
     }
 
-    /// The frame's length prefix, or `None` at a clean end of stream.
-    pub async fn read_len(&mut self) -> Result<Option<usize>, FrameError> {
-        let mut prefix = [0u8; 4];
-        let mut got = 0;
-        while got < 4 {
-            let n = self.inner.read(&mut prefix[got..]).await?;
-            if n == 0 {
-                return if got == 0 {
-                    Ok(None)
-                } else {
-                    Err(FrameError::TruncatedLength)
-                };
-            }
-            got += n;
+    /// The next frame in `buf`: whole once all of it is buffered, else its
+    /// head once `head` bytes of it are (prefix included; at least the
+    /// prefix); otherwise how much to read. `head = usize::MAX` waits for
+    /// whole frames.
+    ///
+    /// Until a frame's length is known a read asks for at most [`CHUNK`]
+    /// bytes, so that the body of a large frame is still in the socket when
+    /// its head is decided on. After, a chunk while what is wanted fits in
+    /// one (small frames arrive many to a read), else what is still wanted,
+    /// up to [`MAX_READ`]: not past a large frame's end, so that a buffer
+    /// holding most of one is not grown, and copied, for bytes after it.
+    pub fn decode(&self, buf: &mut BytesMut, head: usize) -> Result<Decoded, FrameError> {
+        let Some(size) = self.frame_size(buf)? else {
+            return Ok(Decoded::Need(CHUNK));
+        };
+        if buf.len() >= size {
+            return Ok(Decoded::Ready(Frame::Whole(buf.split_to(size).freeze())));
         }
-        let len = i32::from_be_bytes(prefix);
-        if len < 0 {
-            return Err(FrameError::Negative(len));
+        let want = size.min(head.max(4));
+        if buf.len() >= want {
+            return Ok(Decoded::Ready(Frame::Head { size }));
         }
-        let len = len as usize;
+        if want <= CHUNK {
+            return Ok(Decoded::Need(CHUNK));
+        }
+        Ok(Decoded::Need((want - buf.len()).min(MAX_READ)))
+    }
+
+    /// The size, prefix included, of the frame `buf` starts with, once its
+    /// prefix is there; an error for a negative or over-limit length.
+    pub fn frame_size(&self, buf: &[u8]) -> Result<Option<usize>, FrameError> {
+        let Some(len) = announced(buf) else {
+            return Ok(None);
+        };
+        let len = usize::try_from(len).map_err(|_| FrameError::Negative(len))?;
         if len > self.max {
             return Err(FrameError::TooLarge { len, max: self.max });
         }
-        Ok(Some(len))
+        Ok(Some(4 + len))
     }
 
-    /// The next whole frame with its 4-byte length prefix, or `None` at a
-    /// clean end of stream.
-    pub async fn read_frame(&mut self) -> Result<Option<Bytes>, FrameError> {
-        let Some(len) = self.read_len().await? else {
-            return Ok(None);
-        };
-        self.read_body(len).await.map(Some)
-    }
-
-    /// The `len` bytes after a length prefix, returned with the prefix.
-    pub async fn read_body(&mut self, len: usize) -> Result<Bytes, FrameError> {
-        self.buf.clear();
-        self.buf.extend_from_slice(&(len as i32).to_be_bytes());
-        let total = len + 4;
-        while self.buf.len() < total {
-            // Grow by what may arrive next, never by the announced length.
-            let want = (total - self.buf.len()).min(CHUNK);
-            self.buf.reserve(want);
-            let n = (&mut self.inner)
-                .take(want as u64)
-                .read_buf(&mut self.buf)
-                .await?;
-            if n == 0 {
-                return Err(FrameError::Truncated {
-                    got: self.buf.len() - 4,
-                    len,
-                });
-            }
+    /// The stream ended with `buf` left over: fine between frames, an error
+    /// inside one.
+    pub fn end(&self, buf: &[u8]) -> Result<(), FrameError> {
+        match announced(buf) {
+            _ if buf.is_empty() => Ok(()),
+            None => Err(FrameError::TruncatedLength),
+            Some(len) => Err(FrameError::Truncated {
+                got: buf.len() - 4,
+                len: len as usize,
+            }),
         }
-        Ok(self.buf.split().freeze())
     }
+}
 
-    pub fn get_mut(&mut self) -> &mut R {
-        &mut self.inner
-    }
+/// The length prefix at the start of `buf`, once it is there.
+fn announced(buf: &[u8]) -> Option<i32> {
+    Some(i32::from_be_bytes(buf.get(..4)?.try_into().ok()?))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn frames_and_errors() {
+    /// Decodes `data` fed `piece` bytes at a time (or as much as the decoder
+    /// asks for, if less), as a reader would: the frames, and how the
+    /// stream ended.
+    fn decode_all(data: &[u8], max: usize, piece: usize) -> (Vec<Bytes>, Result<(), FrameError>) {
+        let d = Decoder::new(max);
+        let (mut buf, mut at, mut frames) = (BytesMut::new(), 0, vec![]);
+        loop {
+            match d.decode(&mut buf, usize::MAX) {
+                Err(e) => return (frames, Err(e)),
+                Ok(Decoded::Ready(Frame::Whole(f))) => frames.push(f),
+                Ok(Decoded::Ready(Frame::Head { .. })) => unreachable!("whole frames asked for"),
+                Ok(Decoded::Need(n)) => {
+                    let n = n.min(piece).min(data.len() - at);
+                    if n == 0 {
+                        return (frames, d.end(&buf));
+                    }
+                    buf.extend_from_slice(&data[at..at + n]);
+                    at += n;
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn frames_and_errors() {
         let mut data = Vec::new();
         data.extend_from_slice(&3i32.to_be_bytes());
         data.extend_from_slice(b"abc");
         data.extend_from_slice(&0i32.to_be_bytes());
-        let mut r = FrameReader::new(&data[..], 10);
-        assert_eq!(
-            &r.read_frame().await.unwrap().unwrap()[..],
-            b"\0\0\0\x03abc"
-        );
-        assert_eq!(&r.read_frame().await.unwrap().unwrap()[..], b"\0\0\0\0");
-        assert!(r.read_frame().await.unwrap().is_none());
+        let (frames, end) = decode_all(&data, 10, usize::MAX);
+        assert_eq!(frames, [&b"\0\0\0\x03abc"[..], b"\0\0\0\0"]);
+        assert!(end.is_ok());
 
-        let neg = (-1i32).to_be_bytes();
-        let e = FrameReader::new(&neg[..], 10)
-            .read_frame()
-            .await
-            .unwrap_err();
-        assert!(matches!(e, FrameError::Negative(-1)), "{e}");
+        let (_, e) = decode_all(&(-1i32).to_be_bytes(), 10, usize::MAX);
+        assert!(matches!(e, Err(FrameError::Negative(-1))), "{e:?}");
 
-        let big = 11i32.to_be_bytes();
-        let e = FrameReader::new(&big[..], 10)
-            .read_frame()
-            .await
-            .unwrap_err();
+        let (_, e) = decode_all(&11i32.to_be_bytes(), 10, usize::MAX);
         assert!(
-            matches!(e, FrameError::TooLarge { len: 11, max: 10 }),
-            "{e}"
+            matches!(e, Err(FrameError::TooLarge { len: 11, max: 10 })),
+            "{e:?}"
         );
 
         let mut short = 5i32.to_be_bytes().to_vec();
         short.extend_from_slice(b"ab");
-        let e = FrameReader::new(&short[..], 10)
-            .read_frame()
-            .await
-            .unwrap_err();
-        assert!(matches!(e, FrameError::Truncated { got: 2, len: 5 }), "{e}");
+        let (_, e) = decode_all(&short, 10, usize::MAX);
+        assert!(
+            matches!(e, Err(FrameError::Truncated { got: 2, len: 5 })),
+            "{e:?}"
+        );
 
-        let e = FrameReader::new(&[0u8, 0][..], 10)
-            .read_frame()
-            .await
-            .unwrap_err();
-        assert!(matches!(e, FrameError::TruncatedLength), "{e}");
+        let (_, e) = decode_all(&[0u8, 0], 10, usize::MAX);
+        assert!(matches!(e, Err(FrameError::TruncatedLength)), "{e:?}");
     }
 
-    #[tokio::test]
-    async fn announced_length_is_not_allocated_up_front() {
-        // 50 MB announced, 10 bytes sent: the buffer stays small.
-        let mut data = (50_000_000i32).to_be_bytes().to_vec();
-        data.extend_from_slice(&[0; 10]);
-        let mut r = StreamFrames::new(&data[..], DEFAULT_MAX_FRAME);
-        assert!(r.read_frame().await.is_err());
-        assert!(r.buf.capacity() <= 2 * CHUNK, "{}", r.buf.capacity());
-        let mut r = FrameReader::new(&data[..], DEFAULT_MAX_FRAME);
-        assert!(r.read_frame().await.is_err());
-        assert!(r.buf.capacity() <= 2 * MAX_READ, "{}", r.buf.capacity());
+    #[test]
+    fn announced_length_is_not_allocated_up_front() {
+        // 50 MB announced, 10 bytes sent: no read asks for more than
+        // MAX_READ, and before the length is known no more than CHUNK.
+        let d = Decoder::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        assert_eq!(
+            d.decode(&mut buf, usize::MAX).unwrap(),
+            Decoded::Need(CHUNK)
+        );
+        buf.extend_from_slice(&(50_000_000i32).to_be_bytes());
+        buf.extend_from_slice(&[0; 10]);
+        assert_eq!(
+            d.decode(&mut buf, usize::MAX).unwrap(),
+            Decoded::Need(MAX_READ)
+        );
+        assert_eq!(d.decode(&mut buf, 100).unwrap(), Decoded::Need(CHUNK));
+        assert!(buf.capacity() <= 2 * CHUNK, "{}", buf.capacity());
     }
 
-    #[tokio::test]
-    async fn a_large_frame_body_stays_in_the_stream_after_its_head() {
+    #[test]
+    fn a_large_frame_body_stays_in_the_stream_after_its_head() {
         let mut data = Vec::new();
         data.extend_from_slice(&(300_000i32).to_be_bytes());
         data.extend((0..300_000u32).map(|i| i as u8));
-        data.extend_from_slice(&1i32.to_be_bytes());
-        data.push(b'z');
-        let mut r = FrameReader::new(&data[..], DEFAULT_MAX_FRAME);
-        assert_eq!(r.fill_head(100).await.unwrap(), Some(300_004));
-        let head = r.take_buffered();
-        assert!(head.len() >= 100 && head.len() <= CHUNK, "{}", head.len());
-        assert_eq!(head[..], data[..head.len()]);
-        // The rest of the frame is read by someone else, straight from the
-        // stream; then frames go on as before.
-        let mut rest = vec![0; 300_004 - head.len()];
-        r.get_mut().read_exact(&mut rest).await.unwrap();
-        assert_eq!(rest[..], data[head.len()..300_004]);
-        assert_eq!(&r.read_frame().await.unwrap().unwrap()[..], b"\0\0\0\x01z");
-        assert!(r.read_frame().await.unwrap().is_none());
+        let d = Decoder::new(DEFAULT_MAX_FRAME);
+        let mut buf = BytesMut::new();
+        // The first read brings in at most a chunk, which holds the head.
+        let Decoded::Need(n) = d.decode(&mut buf, 100).unwrap() else {
+            panic!()
+        };
+        assert_eq!(n, CHUNK);
+        buf.extend_from_slice(&data[..n]);
+        assert_eq!(
+            d.decode(&mut buf, 100).unwrap(),
+            Decoded::Ready(Frame::Head { size: 300_004 })
+        );
+        assert_eq!(buf[..], data[..CHUNK]);
 
-        // A small frame is buffered whole, with what follows it.
-        let mut r = FrameReader::new(&data[300_004..], DEFAULT_MAX_FRAME);
-        assert_eq!(r.fill_head(100).await.unwrap(), Some(5));
-        assert_eq!(r.buffered(), &data[300_004..]);
+        // A small frame is split off whole, and what follows it stays.
+        let mut buf = BytesMut::from(&b"\0\0\0\x01z\0\0"[..]);
+        assert_eq!(
+            d.decode(&mut buf, 100).unwrap(),
+            Decoded::Ready(Frame::Whole(Bytes::from_static(b"\0\0\0\x01z")))
+        );
+        assert_eq!(buf[..], b"\0\0"[..]);
     }
 
-    #[tokio::test]
-    async fn buffered_reader_splits_frames_across_and_within_reads() {
+    #[test]
+    fn frames_split_across_and_within_reads() {
         let sizes = [0usize, 5, 70_000, 3, 2_000_000];
         let mut data = Vec::new();
         for (i, len) in sizes.into_iter().enumerate() {
             data.extend_from_slice(&(len as i32).to_be_bytes());
             data.extend(std::iter::repeat_n(i as u8, len));
         }
-        // Delivered in awkward pieces.
-        let (mut tx, rx) = tokio::io::duplex(7);
-        let writer = tokio::spawn(async move {
-            use tokio::io::AsyncWriteExt;
-            tx.write_all(&data).await.unwrap();
-        });
-        let mut r = FrameReader::new(rx, DEFAULT_MAX_FRAME);
-        for (i, len) in sizes.into_iter().enumerate() {
-            let f = r.read_frame().await.unwrap().unwrap();
-            assert_eq!(f.len(), len + 4);
-            assert!(f[4..].iter().all(|b| *b == i as u8));
+        for piece in [7, 4096, usize::MAX] {
+            let (frames, end) = decode_all(&data, DEFAULT_MAX_FRAME, piece);
+            assert!(end.is_ok(), "{end:?}");
+            assert_eq!(frames.len(), sizes.len());
+            for (i, (f, len)) in frames.iter().zip(sizes).enumerate() {
+                assert_eq!(f.len(), len + 4);
+                assert!(f[4..].iter().all(|b| *b == i as u8));
+            }
         }
-        writer.await.unwrap();
-        assert!(r.read_frame().await.unwrap().is_none());
     }
 }

@@ -98,7 +98,7 @@ pub struct Request {
 
 impl Request {
     /// Decodes a whole frame (length prefix included, as
-    /// [`crate::frame::FrameReader::read_frame`] returns it).
+    /// [`crate::frame::Frame::Whole`] holds it).
     pub fn parse(frame: Bytes) -> Result<Request, ParseError> {
         if frame.len() < 4 + 8 {
             return Err(ParseError::Short(frame.len().saturating_sub(4)));
@@ -246,67 +246,6 @@ impl Request {
     pub fn client_id(&self) -> &str {
         self.client_id.as_deref().unwrap_or("")
     }
-}
-
-/// Cilium's lower-case API key names for keys 0–33 (`pkg/policy/api/kafka`),
-/// then kafka-protocol's names, lower-cased, for the keys added since.
-pub fn api_key_name(key: ApiKey) -> String {
-    match key as i16 {
-        0 => "produce".into(),
-        1 => "fetch".into(),
-        2 => "offsets".into(),
-        3 => "metadata".into(),
-        8 => "offsetcommit".into(),
-        9 => "offsetfetch".into(),
-        10 => "findcoordinator".into(),
-        11 => "joingroup".into(),
-        12 => "heartbeat".into(),
-        13 => "leavegroup".into(),
-        14 => "syncgroup".into(),
-        15 => "describegroups".into(),
-        16 => "listgroups".into(),
-        17 => "saslhandshake".into(),
-        18 => "apiversions".into(),
-        19 => "createtopics".into(),
-        20 => "deletetopics".into(),
-        21 => "deleterecords".into(),
-        22 => "initproducerid".into(),
-        23 => "offsetforleaderepoch".into(),
-        24 => "addpartitionstotxn".into(),
-        25 => "addoffsetstotxn".into(),
-        26 => "endtxn".into(),
-        27 => "writetxnmarkers".into(),
-        28 => "txnoffsetcommit".into(),
-        29 => "describeacls".into(),
-        30 => "createacls".into(),
-        31 => "deleteacls".into(),
-        32 => "describeconfigs".into(),
-        33 => "alterconfigs".into(),
-        _ => format!("{key:?}").to_ascii_lowercase(),
-    }
-}
-
-/// Cilium's names for the keys kafka-protocol no longer knows (4–7); they
-/// stay valid in policy.
-const RETIRED: [(&str, i16); 4] = [
-    ("leaderandisr", 4),
-    ("stopreplica", 5),
-    ("updatemetadata", 6),
-    ("controlledshutdown", 7),
-];
-
-/// The API key a policy names, by name (case-insensitive) or number.
-pub fn parse_api_key(s: &str) -> Option<i16> {
-    let lower = s.trim().to_ascii_lowercase();
-    if let Ok(n) = lower.parse::<i16>() {
-        return (n >= 0).then_some(n);
-    }
-    if let Some((_, n)) = RETIRED.iter().find(|(name, _)| *name == lower) {
-        return Some(*n);
-    }
-    ApiKey::iter()
-        .find(|k| api_key_name(*k) == lower)
-        .map(|k| k as i16)
 }
 
 /// A request header in `header_version`, a decoding error named for the
@@ -520,18 +459,5 @@ mod tests {
         assert_eq!((r.api_version, r.response_version()), (9, 0));
         assert_eq!(r.client_id(), "cli");
         assert_eq!(r.correlation_id, 7);
-    }
-
-    #[test]
-    fn api_key_names() {
-        assert_eq!(parse_api_key("Produce"), Some(0));
-        assert_eq!(parse_api_key("offsets"), Some(2));
-        assert_eq!(parse_api_key("LeaderAndIsr"), Some(4));
-        assert_eq!(parse_api_key("alterconfigs"), Some(33));
-        assert_eq!(parse_api_key("describetopicpartitions"), Some(75));
-        assert_eq!(parse_api_key("18"), Some(18));
-        assert_eq!(parse_api_key("nope"), None);
-        assert_eq!(parse_api_key("-1"), None);
-        assert_eq!(api_key_name(ApiKey::ListOffsets), "offsets");
     }
 }

@@ -10,18 +10,7 @@
 
 use std::collections::BTreeSet;
 
-/// Cilium's role sets (`pkg/policy/api/kafka`).
-pub const PRODUCE_KEYS: &[i16] = &[0, 3, 18];
-pub const CONSUME_KEYS: &[i16] = &[1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18];
-
-/// The API keys a `role` stands for.
-pub fn role_api_keys(role: &str) -> Option<&'static [i16]> {
-    match role.to_ascii_lowercase().as_str() {
-        "produce" => Some(PRODUCE_KEYS),
-        "consume" => Some(CONSUME_KEYS),
-        _ => None,
-    }
-}
+pub use crate::api::{role_api_keys, CONSUME_KEYS, PRODUCE_KEYS};
 
 /// The longest topic name Kafka accepts.
 pub const MAX_TOPIC_LEN: usize = 249;
@@ -31,28 +20,38 @@ fn legal_chars(s: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
 }
 
+/// What is wrong with one field of a rule.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidField {
+    #[error("at least one rule is required")]
+    NoRules,
+    #[error("{0} is not an int16")]
+    ApiVersion(i32),
+    #[error("{0} is not an API key")]
+    ApiKey(i32),
+    #[error("topic is {0} characters long; Kafka allows at most {MAX_TOPIC_LEN}")]
+    TopicTooLong(usize),
+    #[error("topic {0:?} has characters outside [a-zA-Z0-9._-]")]
+    TopicChars(String),
+    #[error("clientID {0:?} has characters outside [a-zA-Z0-9._-]")]
+    ClientIdChars(String),
+}
+
 /// A topic name as a rule may name it.
-pub fn validate_topic(topic: &str) -> Result<(), String> {
+pub fn validate_topic(topic: &str) -> Result<(), InvalidField> {
     if topic.len() > MAX_TOPIC_LEN {
-        return Err(format!(
-            "topic is {} characters long; Kafka allows at most {MAX_TOPIC_LEN}",
-            topic.len()
-        ));
+        return Err(InvalidField::TopicTooLong(topic.len()));
     }
     if !legal_chars(topic) {
-        return Err(format!(
-            "topic {topic:?} has characters outside [a-zA-Z0-9._-]"
-        ));
+        return Err(InvalidField::TopicChars(topic.into()));
     }
     Ok(())
 }
 
 /// A client ID as a rule may name it.
-pub fn validate_client_id(client_id: &str) -> Result<(), String> {
+pub fn validate_client_id(client_id: &str) -> Result<(), InvalidField> {
     if !legal_chars(client_id) {
-        return Err(format!(
-            "clientID {client_id:?} has characters outside [a-zA-Z0-9._-]"
-        ));
+        return Err(InvalidField::ClientIdChars(client_id.into()));
     }
     Ok(())
 }
@@ -75,7 +74,7 @@ pub struct KafkaRuleSpec {
 pub struct RuleError {
     pub index: usize,
     pub field: &'static str,
-    pub reason: String,
+    pub reason: InvalidField,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -119,7 +118,7 @@ impl KafkaRules {
             return Err(RuleError {
                 index: 0,
                 field: "kafka_rules",
-                reason: "at least one rule is required".into(),
+                reason: InvalidField::NoRules,
             });
         }
         let mut rules = Vec::with_capacity(specs.len());
@@ -132,16 +131,17 @@ impl KafkaRules {
             let api_version = if s.api_version < 0 {
                 None
             } else {
-                Some(i16::try_from(s.api_version).map_err(|_| {
-                    err("api_version", format!("{} is not an int16", s.api_version))
-                })?)
+                Some(
+                    i16::try_from(s.api_version)
+                        .map_err(|_| err("api_version", InvalidField::ApiVersion(s.api_version)))?,
+                )
             };
             let mut keys = Vec::with_capacity(s.api_keys.len());
             for k in &s.api_keys {
                 let k = i16::try_from(*k)
                     .ok()
                     .filter(|k| *k >= 0)
-                    .ok_or_else(|| err("api_keys", format!("{k} is not an API key")))?;
+                    .ok_or_else(|| err("api_keys", InvalidField::ApiKey(*k)))?;
                 keys.push(k);
             }
             keys.sort_unstable();
@@ -288,5 +288,22 @@ mod tests {
         assert_eq!(e.field, "api_keys");
         assert!(KafkaRules::compile(&[]).is_err());
         assert!(KafkaRules::compile(&[rule(&[], -1, "", &"t".repeat(249))]).is_ok());
+    }
+
+    #[test]
+    fn invalid_fields_keep_their_messages() {
+        let e = KafkaRules::compile(&[rule(&[], 70000, "", "")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "kafka_rules[0].api_version: 70000 is not an int16"
+        );
+        assert_eq!(
+            validate_topic(&"t".repeat(250)).unwrap_err().to_string(),
+            "topic is 250 characters long; Kafka allows at most 249"
+        );
+        assert_eq!(
+            validate_client_id("a b").unwrap_err().to_string(),
+            "clientID \"a b\" has characters outside [a-zA-Z0-9._-]"
+        );
     }
 }

@@ -1,8 +1,15 @@
-//! The topics a request names, and the topic IDs a response teaches.
+//! The topics a request names, the topic IDs a response teaches, and the
+//! table of topic IDs learned.
 
-use kafka_protocol::messages::{RequestKind, ResponseKind, TopicName};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind, TopicName};
 use kafka_protocol::protocol::StrBytes;
 use uuid::Uuid;
+
+use crate::response::{decode_body, ResponseError};
 
 /// A topic as a request names it: by name, or (newer versions of Fetch and
 /// others) by topic ID.
@@ -18,52 +25,77 @@ const RESOURCE_TYPE_TOPIC: i8 = 2;
 /// `ResourceType.ANY` in an ACL filter: matches topics too.
 const ACL_RESOURCE_TYPE_ANY: i8 = 1;
 
-/// Collects topic references in request order.
+/// Collects topic references in request order, for the topics column of
+/// [`crate::api`]'s table.
 #[derive(Default)]
-struct Topics(Vec<TopicRef>);
+pub(crate) struct Topics(Vec<TopicRef>);
 
 impl Topics {
-    fn name(&mut self, name: &TopicName) {
-        self.0.push(TopicRef::Name(name.0.clone()));
+    /// Each item's topic name.
+    pub fn names<'a, T: 'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a T>,
+        name: impl Fn(&'a T) -> &'a TopicName,
+    ) {
+        self.0
+            .extend(items.into_iter().map(|x| TopicRef::Name(name(x).0.clone())));
     }
 
-    fn names<'a>(&mut self, names: impl IntoIterator<Item = &'a TopicName>) {
-        for name in names {
-            self.name(name);
-        }
+    /// Each item's topic ID.
+    pub fn ids<'a, T: 'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a T>,
+        id: impl Fn(&T) -> Uuid,
+    ) {
+        self.0
+            .extend(items.into_iter().map(|x| TopicRef::Id(id(x))));
     }
 
-    fn id(&mut self, id: Uuid) {
-        self.0.push(TopicRef::Id(id));
-    }
-
-    /// An entry whose schema has both a name and a topic ID, of which a
-    /// given version carries one (Produce, Fetch: a name up to some version,
-    /// the ID after) or, in a few messages, both (Metadata v10+, DeleteTopics
+    /// Items whose schema has both a name and a topic ID, of which a given
+    /// version carries one (Produce, Fetch: a name up to some version, the
+    /// ID after) or, in a few messages, both (Metadata v10+, DeleteTopics
     /// v6). A field the version does not carry decodes as the empty name or
-    /// the nil ID, so: the name when non-empty, the ID when non-nil — both if
-    /// the peer sent both, so that policy sees each — and, when neither is
-    /// set, the name as sent (empty, or absent for a nullable name): a topic
-    /// no topic rule names, rather than nothing at all.
-    fn name_or_id(&mut self, name: Option<&TopicName>, id: Uuid) {
-        let named = name.filter(|n| !n.0.is_empty());
-        if let Some(name) = named {
-            self.name(name);
-        }
-        if !id.is_nil() {
-            self.id(id);
-        }
-        if named.is_none() && id.is_nil() {
-            self.0.push(TopicRef::Name(
-                name.map(|n| n.0.clone()).unwrap_or_default(),
-            ));
+    /// the nil ID, so: the name when non-empty, the ID when non-nil — both
+    /// if the peer sent both, so that policy sees each — and, when neither
+    /// is set, the name as sent (empty, or absent for a nullable name): a
+    /// topic no topic rule names, rather than nothing at all.
+    pub fn names_or_ids<'a, T: 'a>(
+        &mut self,
+        items: impl IntoIterator<Item = &'a T>,
+        name_and_id: impl Fn(&'a T) -> (Option<&'a TopicName>, Uuid),
+    ) {
+        for (name, id) in items.into_iter().map(name_and_id) {
+            let named = name.filter(|n| !n.0.is_empty());
+            if let Some(name) = named {
+                self.0.push(TopicRef::Name(name.0.clone()));
+            }
+            if !id.is_nil() {
+                self.0.push(TopicRef::Id(id));
+            }
+            if named.is_none() && id.is_nil() {
+                self.0.push(TopicRef::Name(
+                    name.map(|n| n.0.clone()).unwrap_or_default(),
+                ));
+            }
         }
     }
 
-    /// A config resource or ACL resource that is a topic, by its name.
-    fn resource(&mut self, is_topic: bool, name: &StrBytes) {
-        if is_topic {
+    /// A config or ACL resource, when its type is a topic.
+    pub fn resource(&mut self, resource_type: i8, name: &StrBytes) {
+        if resource_type == RESOURCE_TYPE_TOPIC {
             self.0.push(TopicRef::Name(name.clone()));
+        }
+    }
+
+    /// An ACL filter naming a resource whose type covers topics: `TOPIC`,
+    /// or `ANY`.
+    pub fn acl_filter(&mut self, resource_type: i8, name: Option<&StrBytes>) {
+        if let Some(name) = name {
+            if resource_type == ACL_RESOURCE_TYPE_ANY {
+                self.0.push(TopicRef::Name(name.clone()));
+            } else {
+                self.resource(resource_type, name);
+            }
         }
     }
 }
@@ -76,215 +108,12 @@ impl Topics {
 /// null topic list, OffsetFetch with null topics, DescribeLogDirs or
 /// ListPartitionReassignments with a null list, ElectLeaders with null
 /// partitions) name none and give an empty list, as do the APIs that carry
-/// no topic at all.
+/// no topic at all. Where each request keeps its topics is the topics
+/// column of [`crate::api`]'s table.
 pub fn request_topics(body: &RequestKind) -> Vec<TopicRef> {
     let mut t = Topics::default();
-    match body {
-        RequestKind::Produce(r) => {
-            for topic in &r.topic_data {
-                t.name_or_id(Some(&topic.name), topic.topic_id);
-            }
-        }
-        RequestKind::Fetch(r) => {
-            for topic in &r.topics {
-                t.name_or_id(Some(&topic.topic), topic.topic_id);
-            }
-            for topic in &r.forgotten_topics_data {
-                t.name_or_id(Some(&topic.topic), topic.topic_id);
-            }
-        }
-        RequestKind::ListOffsets(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::Metadata(r) => {
-            for topic in r.topics.iter().flatten() {
-                t.name_or_id(topic.name.as_ref(), topic.topic_id);
-            }
-        }
-        RequestKind::OffsetCommit(r) => {
-            for topic in &r.topics {
-                t.name_or_id(Some(&topic.name), topic.topic_id);
-            }
-        }
-        RequestKind::OffsetFetch(r) => {
-            t.names(r.topics.iter().flatten().map(|x| &x.name));
-            for group in &r.groups {
-                for topic in group.topics.iter().flatten() {
-                    t.name_or_id(Some(&topic.name), topic.topic_id);
-                }
-            }
-        }
-        RequestKind::CreateTopics(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::DeleteTopics(r) => {
-            t.names(&r.topic_names);
-            for topic in &r.topics {
-                t.name_or_id(topic.name.as_ref(), topic.topic_id);
-            }
-        }
-        RequestKind::DeleteRecords(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::OffsetForLeaderEpoch(r) => t.names(r.topics.iter().map(|x| &x.topic)),
-        RequestKind::AddPartitionsToTxn(r) => {
-            t.names(r.v3_and_below_topics.iter().map(|x| &x.name));
-            for txn in &r.transactions {
-                t.names(txn.topics.iter().map(|x| &x.name));
-            }
-        }
-        RequestKind::WriteTxnMarkers(r) => {
-            for marker in &r.markers {
-                t.names(marker.topics.iter().map(|x| &x.name));
-            }
-        }
-        RequestKind::TxnOffsetCommit(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::DescribeAcls(r) => {
-            if let Some(name) = &r.resource_name_filter {
-                t.resource(acl_filter_is_topic(r.resource_type_filter), name);
-            }
-        }
-        RequestKind::CreateAcls(r) => {
-            for c in &r.creations {
-                t.resource(c.resource_type == RESOURCE_TYPE_TOPIC, &c.resource_name);
-            }
-        }
-        RequestKind::DeleteAcls(r) => {
-            for f in &r.filters {
-                if let Some(name) = &f.resource_name_filter {
-                    t.resource(acl_filter_is_topic(f.resource_type_filter), name);
-                }
-            }
-        }
-        RequestKind::DescribeConfigs(r) => {
-            for res in &r.resources {
-                t.resource(res.resource_type == RESOURCE_TYPE_TOPIC, &res.resource_name);
-            }
-        }
-        RequestKind::AlterConfigs(r) => {
-            for res in &r.resources {
-                t.resource(res.resource_type == RESOURCE_TYPE_TOPIC, &res.resource_name);
-            }
-        }
-        RequestKind::IncrementalAlterConfigs(r) => {
-            for res in &r.resources {
-                t.resource(res.resource_type == RESOURCE_TYPE_TOPIC, &res.resource_name);
-            }
-        }
-        RequestKind::AlterReplicaLogDirs(r) => {
-            for dir in &r.dirs {
-                t.names(dir.topics.iter().map(|x| &x.name));
-            }
-        }
-        RequestKind::DescribeLogDirs(r) => t.names(r.topics.iter().flatten().map(|x| &x.topic)),
-        RequestKind::CreatePartitions(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::ElectLeaders(r) => {
-            t.names(r.topic_partitions.iter().flatten().map(|x| &x.topic))
-        }
-        RequestKind::AlterPartitionReassignments(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::ListPartitionReassignments(r) => {
-            t.names(r.topics.iter().flatten().map(|x| &x.name))
-        }
-        RequestKind::OffsetDelete(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::Vote(r) => t.names(r.topics.iter().map(|x| &x.topic_name)),
-        RequestKind::BeginQuorumEpoch(r) => t.names(r.topics.iter().map(|x| &x.topic_name)),
-        RequestKind::EndQuorumEpoch(r) => t.names(r.topics.iter().map(|x| &x.topic_name)),
-        RequestKind::DescribeQuorum(r) => t.names(r.topics.iter().map(|x| &x.topic_name)),
-        RequestKind::AlterPartition(r) => r.topics.iter().for_each(|x| t.id(x.topic_id)),
-        RequestKind::FetchSnapshot(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::DescribeProducers(r) => t.names(r.topics.iter().map(|x| &x.name)),
-        RequestKind::ConsumerGroupHeartbeat(r) => {
-            t.names(r.subscribed_topic_names.iter().flatten());
-            for tp in r.topic_partitions.iter().flatten() {
-                t.id(tp.topic_id);
-            }
-        }
-        RequestKind::AssignReplicasToDirs(r) => {
-            for dir in &r.directories {
-                dir.topics.iter().for_each(|x| t.id(x.topic_id));
-            }
-        }
-        RequestKind::DescribeTopicPartitions(r) => {
-            t.names(r.topics.iter().map(|x| &x.name));
-            if let Some(cursor) = &r.cursor {
-                t.name(&cursor.topic_name);
-            }
-        }
-        RequestKind::ShareGroupHeartbeat(r) => t.names(r.subscribed_topic_names.iter().flatten()),
-        RequestKind::ShareFetch(r) => {
-            r.topics.iter().for_each(|x| t.id(x.topic_id));
-            r.forgotten_topics_data
-                .iter()
-                .for_each(|x| t.id(x.topic_id));
-        }
-        RequestKind::ShareAcknowledge(r) => r.topics.iter().for_each(|x| t.id(x.topic_id)),
-        RequestKind::InitializeShareGroupState(r) => r.topics.iter().for_each(|x| t.id(x.topic_id)),
-        RequestKind::ReadShareGroupState(r) => r.topics.iter().for_each(|x| t.id(x.topic_id)),
-        RequestKind::WriteShareGroupState(r) => r.topics.iter().for_each(|x| t.id(x.topic_id)),
-        RequestKind::DeleteShareGroupState(r) => r.topics.iter().for_each(|x| t.id(x.topic_id)),
-        RequestKind::ReadShareGroupStateSummary(r) => {
-            r.topics.iter().for_each(|x| t.id(x.topic_id))
-        }
-        RequestKind::DescribeShareGroupOffsets(r) => {
-            for group in &r.groups {
-                t.names(group.topics.iter().flatten().map(|x| &x.topic_name));
-            }
-        }
-        RequestKind::AlterShareGroupOffsets(r) => t.names(r.topics.iter().map(|x| &x.topic_name)),
-        RequestKind::DeleteShareGroupOffsets(r) => t.names(r.topics.iter().map(|x| &x.topic_name)),
-
-        // No topic in these (groups, transactional IDs, principals, tokens,
-        // quotas, features, brokers, telemetry, config resource listings).
-        RequestKind::FindCoordinator(_)
-        | RequestKind::JoinGroup(_)
-        | RequestKind::Heartbeat(_)
-        | RequestKind::LeaveGroup(_)
-        | RequestKind::SyncGroup(_)
-        | RequestKind::DescribeGroups(_)
-        | RequestKind::ListGroups(_)
-        | RequestKind::SaslHandshake(_)
-        | RequestKind::ApiVersions(_)
-        | RequestKind::InitProducerId(_)
-        | RequestKind::AddOffsetsToTxn(_)
-        | RequestKind::EndTxn(_)
-        | RequestKind::SaslAuthenticate(_)
-        | RequestKind::CreateDelegationToken(_)
-        | RequestKind::RenewDelegationToken(_)
-        | RequestKind::ExpireDelegationToken(_)
-        | RequestKind::DescribeDelegationToken(_)
-        | RequestKind::DeleteGroups(_)
-        | RequestKind::DescribeClientQuotas(_)
-        | RequestKind::AlterClientQuotas(_)
-        | RequestKind::DescribeUserScramCredentials(_)
-        | RequestKind::AlterUserScramCredentials(_)
-        | RequestKind::UpdateFeatures(_)
-        | RequestKind::DescribeCluster(_)
-        | RequestKind::BrokerRegistration(_)
-        | RequestKind::BrokerHeartbeat(_)
-        | RequestKind::UnregisterBroker(_)
-        | RequestKind::DescribeTransactions(_)
-        | RequestKind::ListTransactions(_)
-        | RequestKind::AllocateProducerIds(_)
-        | RequestKind::ConsumerGroupDescribe(_)
-        | RequestKind::ControllerRegistration(_)
-        | RequestKind::GetTelemetrySubscriptions(_)
-        | RequestKind::PushTelemetry(_)
-        | RequestKind::ListConfigResources(_)
-        | RequestKind::ShareGroupDescribe(_)
-        | RequestKind::AddRaftVoter(_)
-        | RequestKind::RemoveRaftVoter(_)
-        | RequestKind::UpdateRaftVoter(_) => {}
-
-        // An Envelope wraps another request (broker to controller); what it
-        // wraps is not decoded here, and the deny for it is the cluster's.
-        RequestKind::Envelope(_) => {}
-
-        // `RequestKind` is `#[non_exhaustive]`: a variant added by a newer
-        // kafka-protocol lands here with no topics until it is listed above.
-        // (The tests build a request for every `ApiKey`, so a new key with
-        // topic fields shows up there as a request with no topics.)
-        _ => {}
-    }
+    crate::api::collect_topics(body, &mut t);
     t.0
-}
-
-/// Whether an ACL filter's resource type covers topics: `TOPIC`, or `ANY`.
-fn acl_filter_is_topic(resource_type: i8) -> bool {
-    resource_type == RESOURCE_TYPE_TOPIC || resource_type == ACL_RESOURCE_TYPE_ANY
 }
 
 /// The (topic ID, name) pairs a response carries.
@@ -358,6 +187,58 @@ pub fn response_topic_ids(body: &ResponseKind) -> Vec<(Uuid, StrBytes)> {
         _ => {}
     }
     out
+}
+
+/// Topic ID → name, learned from responses, per broker identity: what
+/// lets a rule naming a topic judge a request naming its ID.
+#[derive(Debug, Default)]
+pub struct TopicIds {
+    map: Mutex<HashMap<(u32, Uuid), Arc<str>>>,
+}
+
+/// Learned topic IDs kept; the table starts over when full and is relearned
+/// from the next metadata response.
+const MAX_TOPIC_IDS: usize = 100_000;
+
+impl TopicIds {
+    /// The names of `topics` as `broker` taught them: a name as is, an ID
+    /// by what was learned (`None` while unknown).
+    pub fn resolve(&self, broker: u32, topics: &[TopicRef]) -> Vec<Option<Arc<str>>> {
+        let mut map = None;
+        topics
+            .iter()
+            .map(|t| match t {
+                TopicRef::Name(n) => Some(Arc::from(n.as_str())),
+                TopicRef::Id(id) => map
+                    .get_or_insert_with(|| self.map.lock().unwrap_or_else(|e| e.into_inner()))
+                    .get(&(broker, *id))
+                    .cloned(),
+            })
+            .collect()
+    }
+
+    /// Learns the topic IDs in `broker`'s response `frame` (length prefix
+    /// included) to a `key` request at `version`.
+    pub fn learn(
+        &self,
+        broker: u32,
+        frame: &Bytes,
+        key: ApiKey,
+        version: i16,
+    ) -> Result<(), ResponseError> {
+        let pairs = response_topic_ids(&decode_body(frame, key, version)?);
+        if pairs.is_empty() {
+            return Ok(());
+        }
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        if map.len() + pairs.len() > MAX_TOPIC_IDS {
+            map.clear();
+        }
+        for (id, name) in pairs {
+            map.insert((broker, id), Arc::from(name.as_str()));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -645,8 +526,33 @@ mod tests {
     fn other_responses_teach_nothing() {
         for key in [ApiKey::Produce, ApiKey::Fetch, ApiKey::ApiVersions] {
             let v = key.valid_versions().max;
-            let resp = crate::deny::deny_response(&peer_request(key, v), v).unwrap();
+            let resp = crate::deny::deny(&peer_request(key, v), v)
+                .unwrap()
+                .response;
             assert!(response_topic_ids(&resp).is_empty(), "{key:?}");
         }
+    }
+
+    #[test]
+    fn topic_ids_are_learned_per_broker_and_resolved() {
+        let frame =
+            crate::response::encode_frame(ApiKey::Metadata, 12, 1, &metadata_response()).unwrap();
+        let ids = TopicIds::default();
+        let refs = [name(TOPIC_A), TopicRef::Id(ID_A), TopicRef::Id(ID_B)];
+        assert_eq!(ids.resolve(7, &refs), [Some(TOPIC_A.into()), None, None]);
+        ids.learn(7, &frame, ApiKey::Metadata, 12).unwrap();
+        assert_eq!(
+            ids.resolve(7, &refs),
+            [
+                Some(TOPIC_A.into()),
+                Some(TOPIC_A.into()),
+                Some(TOPIC_B.into())
+            ]
+        );
+        // Another broker identity taught nothing.
+        assert_eq!(ids.resolve(8, &refs[1..]), [None, None]);
+        assert!(ids
+            .learn(7, &frame.slice(..9), ApiKey::Metadata, 12)
+            .is_err());
     }
 }
