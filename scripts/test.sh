@@ -21,6 +21,11 @@ start=$SECONDS
 step "install test peers (scripts/install-peers.sh)"
 bash scripts/install-peers.sh || fail "installing test peers"
 
+step "module layering: no module imports one that imports it back"
+for src in */src l7/*/src; do
+  python3 scripts/module-cycles.py "$src" || fail "module import cycle in $src"
+done
+
 command -v cargo >/dev/null 2>&1 || fail "cargo not found on PATH"
 step "build: cargo build --release -p portcullis ($(cargo --version))"
 cargo build --release -p portcullis || fail "cargo build --release -p portcullis"

@@ -25,7 +25,7 @@ const QUEUE: usize = 16 * 1024;
 pub enum Event {
     Http(HttpEvent),
     Connection(ConnectionEvent),
-    Kafka(crate::kafka::KafkaEvent),
+    Kafka(KafkaEvent),
     Dns(DnsEvent),
 }
 
@@ -143,6 +143,26 @@ impl DnsEvent {
             ttl: None,
         }
     }
+}
+
+/// One access-log event per request.
+#[derive(Debug, Serialize)]
+pub struct KafkaEvent {
+    #[serde(skip)]
+    pub time: std::time::SystemTime,
+    #[serde(skip)]
+    pub peers: Arc<Peers>,
+    pub api_key: i16,
+    pub api_name: &'static str,
+    pub api_version: i16,
+    pub correlation_id: i32,
+    pub client_id: String,
+    pub topics: Vec<String>,
+    pub verdict: &'static str,
+    pub rule: String,
+    /// The error code a denied request was answered with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<i16>,
 }
 
 pub fn now() -> SystemTime {

@@ -18,7 +18,6 @@
 //! reads the frame decoder asks for, the slot queue, splicing, metrics and
 //! the access log.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -27,80 +26,18 @@ use l7_kafka::api::api_key_name;
 use l7_kafka::frame::{Decoded, Decoder, Frame, FrameError, CHUNK};
 use l7_kafka::kafka_protocol::messages::ApiKey;
 use l7_kafka::response::{self, ResponseError};
-use l7_kafka::topics::TopicIds;
 use l7_kafka::{Request, RequestView, TopicRef};
 use npds::L7Rules;
-use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use crate::access_log::{self, Event, Peers};
+use crate::access_log::{self, Event, KafkaEvent};
 use crate::conn::ConnInfo;
 use crate::splice::Pipe;
 use crate::state::Shared;
-
-/// Kafka limits and learned state shared by all connections.
-pub struct KafkaState {
-    /// Largest request or buffered response accepted, in bytes.
-    pub max_frame: AtomicUsize,
-    /// Requests a connection may have waiting for their responses.
-    pub max_in_flight: AtomicUsize,
-    /// Smallest Produce frame spliced rather than copied (0: never).
-    pub splice_min: AtomicUsize,
-    /// Topic ID → name, learned from responses, per broker identity.
-    topic_ids: TopicIds,
-}
-
-/// Kafka's own `max.request.size` is 1 MiB and librdkafka's
-/// `message.max.bytes` about 1 MB: 16 MiB leaves room for large batches.
-pub const DEFAULT_MAX_FRAME: usize = 16 * 1024 * 1024;
-/// librdkafka keeps at most 1,000,000 requests in flight per broker; Java
-/// clients 5. 1024 pipelined requests is plenty and bounds the queue.
-pub const DEFAULT_MAX_IN_FLIGHT: usize = 1024;
-
-impl Default for KafkaState {
-    fn default() -> Self {
-        KafkaState {
-            max_frame: AtomicUsize::new(DEFAULT_MAX_FRAME),
-            max_in_flight: AtomicUsize::new(DEFAULT_MAX_IN_FLIGHT),
-            splice_min: AtomicUsize::new(DEFAULT_SPLICE_MIN),
-            topic_ids: TopicIds::default(),
-        }
-    }
-}
-
-impl KafkaState {
-    pub fn configure(&self, c: &crate::config::KafkaConfig) {
-        self.max_frame
-            .store(c.max_frame_bytes.max(64), Ordering::Relaxed);
-        self.max_in_flight
-            .store(c.max_in_flight.max(1), Ordering::Relaxed);
-        self.splice_min.store(c.splice_min_bytes, Ordering::Relaxed);
-    }
-}
-
-/// One access-log event per request.
-#[derive(Debug, Serialize)]
-pub struct KafkaEvent {
-    #[serde(skip)]
-    pub time: std::time::SystemTime,
-    #[serde(skip)]
-    pub peers: Arc<Peers>,
-    pub api_key: i16,
-    pub api_name: &'static str,
-    pub api_version: i16,
-    pub correlation_id: i32,
-    pub client_id: String,
-    pub topics: Vec<String>,
-    pub verdict: &'static str,
-    pub rule: String,
-    /// The error code a denied request was answered with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub error_code: Option<i16>,
-}
 
 /// What the response half owes the client next.
 enum Slot {
@@ -147,8 +84,9 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
             return;
         }
     };
-    let max_frame = shared.kafka.max_frame.load(Ordering::Relaxed);
-    let (slots_tx, slots_rx) = mpsc::channel(shared.kafka.max_in_flight.load(Ordering::Relaxed));
+    let limits = shared.policy().limits.clone();
+    let max_frame = limits.kafka.max_frame;
+    let (slots_tx, slots_rx) = mpsc::channel(limits.kafka.max_in_flight);
     let (client_rd, client_wr) = client.into_split();
     let (broker_rd, broker_wr) = broker.into_split();
     let requests = request_half(
@@ -189,17 +127,6 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
     }
 }
 
-/// `kafka.spliceMinBytes`: a Produce frame at least this large, naming one
-/// topic, is judged from its head, and when allowed its record batches go
-/// from the client's socket to the broker's with `splice(2)`, never copied
-/// through this process. Off (0) by default: splicing cuts this process'
-/// CPU per GB by a quarter to 40 %, but a broker on the same kernel
-/// (loopback, or a veth on an ingress redirect) then receives page
-/// fragments it cannot coalesce, is woken twice as often and mostly spends
-/// more CPU than the proxy saved; in bench/kafka.sh end-to-end produce
-/// throughput was equal or better with copying. Worth turning on where the
-/// proxy's CPU is the limit and the broker is on another host.
-pub const DEFAULT_SPLICE_MIN: usize = 0;
 /// How much of a large frame is read before deciding: a Produce head is
 /// the request header (with the client ID) and the first topic's name.
 const PRODUCE_HEAD: usize = 4096;
@@ -319,7 +246,7 @@ async fn request_half(
     conn: &ConnInfo,
     shared: &Shared,
 ) -> Result<(), Closed> {
-    let splice_min = match shared.kafka.splice_min.load(Ordering::Relaxed) {
+    let splice_min = match shared.policy().limits.kafka.splice_min {
         0 => usize::MAX,
         n => n,
     };
@@ -469,7 +396,7 @@ struct Judgement {
 fn judge(req: &Request, conn: &ConnInfo, shared: &Shared) -> (Judgement, Vec<String>) {
     let broker = conn.peers.dst_identity;
     let refs = req.topics();
-    let names = shared.kafka.topic_ids.resolve(broker, &refs);
+    let names = shared.kafka_topic_ids.resolve(broker, &refs);
     let logged = refs
         .iter()
         .zip(&names)
@@ -546,7 +473,7 @@ async fn response_half(
                 if response::teaches_topic_ids(api_key) {
                     let frame = read_whole(&mut broker, decoder, correlation_id).await?;
                     let broker_id = conn.peers.dst_identity;
-                    let ids = &shared.kafka.topic_ids;
+                    let ids = &shared.kafka_topic_ids;
                     ids.learn(broker_id, &frame, api_key, api_version)?;
                     client.write_all(&frame).await?;
                 } else {

@@ -331,9 +331,9 @@ async fn serve(config: Config, xds_target: Option<String>, workers: usize) -> an
     shared.set_max_connections(config.max_connections);
     shared.publish(policy::Change::Limits(Arc::new(policy::Limits {
         http: policy::HttpSettings::from(&config.http),
+        kafka: policy::KafkaLimits::from(&config.kafka),
         dns: config.dns.clone(),
     })));
-    shared.kafka.configure(&config.kafka);
     shared.fqdn.configure(
         l7_dns::CacheLimits {
             max_ips_per_hostname: config.dns.max_ips_per_hostname,

@@ -19,7 +19,7 @@ use npds::{IdentityTable, PolicySnapshot};
 use sds::SecretStore;
 use tokio::sync::watch;
 
-use crate::config::{DnsConfig, HttpConfig};
+use crate::config::{DnsConfig, HttpConfig, KafkaConfig};
 use crate::dns::policy::ServerIdentities;
 
 /// Everything a decision may consult, at one generation.
@@ -60,7 +60,35 @@ pub enum Change {
 #[derive(Debug, Default)]
 pub struct Limits {
     pub http: HttpSettings,
+    pub kafka: KafkaLimits,
     pub dns: DnsConfig,
+}
+
+/// How large and how deep a Kafka connection may get.
+#[derive(Debug)]
+pub struct KafkaLimits {
+    /// Largest request or buffered response accepted, in bytes.
+    pub max_frame: usize,
+    /// Requests a connection may have waiting for their responses.
+    pub max_in_flight: usize,
+    /// Smallest Produce frame spliced rather than copied (0: never).
+    pub splice_min: usize,
+}
+
+impl Default for KafkaLimits {
+    fn default() -> Self {
+        KafkaLimits::from(&KafkaConfig::default())
+    }
+}
+
+impl From<&KafkaConfig> for KafkaLimits {
+    fn from(c: &KafkaConfig) -> Self {
+        KafkaLimits {
+            max_frame: c.max_frame_bytes.max(64),
+            max_in_flight: c.max_in_flight.max(1),
+            splice_min: c.splice_min_bytes,
+        }
+    }
 }
 
 /// How HTTP connections are timed and which upgrades they may make.

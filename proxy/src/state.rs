@@ -33,7 +33,8 @@ pub struct Shared {
     last_rejection: Mutex<Option<Rejection>>,
     pub metrics: Metrics,
     pub access_log: AccessLog,
-    pub kafka: crate::kafka::KafkaState,
+    /// Kafka topic ID → name, learned from responses, per broker identity.
+    pub kafka_topic_ids: l7_kafka::topics::TopicIds,
     /// The FQDN cache, filled by allowed DNS answers.
     pub fqdn: Fqdn,
     /// The agent's `FQDNData` server, when it is the DNS policy source:
@@ -58,7 +59,7 @@ impl Shared {
             last_rejection: Mutex::new(None),
             metrics,
             access_log,
-            kafka: Default::default(),
+            kafka_topic_ids: Default::default(),
         }
     }
 

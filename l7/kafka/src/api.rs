@@ -6,13 +6,22 @@
 //! extraction behind [`crate::topics::request_topics`] and the dispatch
 //! behind [`crate::deny::deny`]. The match on [`ApiKey`] is exhaustive, so
 //! a kafka-protocol release with a new API key does not build until the key
-//! has a row here (and its request type a [`crate::deny::Deny`] impl).
+//! has a row here (and its request type a [`Deny`] impl).
 
 use kafka_protocol::messages::{ApiKey, RequestKind, ResponseKind};
+use kafka_protocol::protocol::Request;
 use kafka_protocol::ResponseError as E;
 
-use crate::deny::Deny;
-use crate::topics::Topics;
+use crate::refs::Topics;
+
+/// A request type's denial.
+pub trait Deny: Request {
+    /// The response denying `self` at `version` with `code` (the error of
+    /// its row's class), and the code it reports: the one on the items it
+    /// failed (topics, partitions, groups, resources...), else the one at
+    /// its top level, 0 when it carries none.
+    fn deny(&self, version: i16, code: i16) -> (Self::Response, i16);
+}
 
 /// What a denial refuses: the authorization error it answers with, where
 /// the request does not pick another (see [`crate::deny`]).

@@ -30,23 +30,15 @@
 
 use bytes::Bytes;
 use kafka_protocol::messages::*;
-use kafka_protocol::protocol::{Request, StrBytes};
+use kafka_protocol::protocol::StrBytes;
 
 use crate::api::Class;
+pub use crate::api::Deny;
 
 const TOPIC: i16 = Class::Topic.code();
 const GROUP: i16 = Class::Group.code();
 const CLUSTER: i16 = Class::Cluster.code();
 const TXN: i16 = Class::Txn.code();
-
-/// A request type's denial.
-pub trait Deny: Request {
-    /// The response denying `self` at `version` with `code` (the error of
-    /// its row's class), and the code it reports: the one on the items it
-    /// failed (topics, partitions, groups, resources...), else the one at
-    /// its top level, 0 when it carries none.
-    fn deny(&self, version: i16, code: i16) -> (Self::Response, i16);
-}
 
 /// A denied request's answer.
 #[derive(Debug)]

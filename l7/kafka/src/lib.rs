@@ -30,6 +30,7 @@
 pub mod api;
 pub mod deny;
 pub mod frame;
+mod refs;
 pub mod request;
 pub mod response;
 pub mod rules;
