@@ -302,7 +302,7 @@ async fn start_embedded_control_plane(
     let on_load: standalone::LoadSink = Box::new(move |loaded| {
         shared.metrics.policy_file_load(loaded.is_ok());
         if let Err(e) = loaded {
-            shared.reject("control plane", e);
+            shared.reject("control plane", e.to_string());
         }
     });
     tokio::spawn(standalone::Standalone::new(config, cache.clone(), on_load, on_dns).run());

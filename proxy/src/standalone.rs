@@ -34,7 +34,28 @@ const DEBOUNCE: Duration = Duration::from_millis(150);
 /// change): `Err` carries why it was refused. In process, counted and the
 /// refusal kept for `/config_dump`; `portcullis control-plane` has only
 /// its log line.
-pub type LoadSink = Box<dyn Fn(Result<(), String>) + Send + Sync>;
+pub type LoadSink = Box<dyn Fn(Result<(), &LoadError>) + Send + Sync>;
+
+/// Why the policy files were refused; the last good policy stays.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Policy(#[from] cnp::CnpError),
+    #[error(transparent)]
+    Compile(#[from] npds::PolicyError),
+    /// The translation cannot be put into the agent's DNS policy message.
+    #[error("{0}")]
+    DnsState(String),
+    #[error("DNS policy: {0}")]
+    Dns(#[from] l7_dns::DnsPolicyError),
+    #[error("toFQDNs: {0}")]
+    Selectors(#[from] l7_dns::PatternError),
+}
 
 /// Where the DNS half of a translation goes: the in-process DNS proxy.
 pub type DnsSink = Box<dyn Fn(DnsUpdate) + Send + Sync>;
@@ -70,20 +91,20 @@ impl Standalone {
 
     /// Builds the next resources off to the side and checks that they
     /// compile, so a bad file is refused here with its file and field named.
-    fn build(&self) -> Result<(cnp::Translation, DnsUpdate), String> {
+    fn build(&self) -> Result<(cnp::Translation, DnsUpdate), LoadError> {
         let mut docs = Vec::new();
         for file in policy_files(&self.config.policies)? {
-            let text =
-                std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
-            docs.extend(cnp::parse_file(&file, &text).map_err(|e| e.to_string())?);
+            let text = std::fs::read_to_string(&file).map_err(|source| LoadError::Read {
+                path: file.clone(),
+                source,
+            })?;
+            docs.extend(cnp::parse_file(&file, &text)?);
         }
-        let translation =
-            cnp::translate(&self.config.inventory(), &docs).map_err(|e| e.to_string())?;
-        PolicySnapshot::compile("check", translation.network_policies.clone(), None)
-            .map_err(|e| e.to_string())?;
-        IdentityTable::compile(&translation.hosts).map_err(|e| e.to_string())?;
-        let state = policy_state(&self.config, &translation)?;
-        let policy = CompiledDnsPolicy::compile(&state).map_err(|e| format!("DNS policy: {e}"))?;
+        let translation = cnp::translate(&self.config.inventory(), &docs)?;
+        PolicySnapshot::compile("check", translation.network_policies.clone(), None)?;
+        IdentityTable::compile(&translation.hosts)?;
+        let state = policy_state(&self.config, &translation).map_err(LoadError::DnsState)?;
+        let policy = CompiledDnsPolicy::compile(&state)?;
         let selectors: Vec<(DnsSelector, u32)> = translation
             .fqdn_selectors
             .iter()
@@ -96,7 +117,7 @@ impl Standalone {
                 (sel, s.identity)
             })
             .collect();
-        let selectors = Selectors::compile(&selectors).map_err(|e| format!("toFQDNs: {e}"))?;
+        let selectors = Selectors::compile(&selectors)?;
         Ok((translation, DnsUpdate { policy, selectors }))
     }
 
@@ -123,7 +144,7 @@ impl Standalone {
             }
             Err(e) => {
                 error!(error = %e, "policy rejected; the last good policy stays in force");
-                (self.on_load)(Err(e));
+                (self.on_load)(Err(&e));
                 false
             }
         }
@@ -274,10 +295,13 @@ fn is_yaml(p: &Path) -> bool {
 
 /// Files named by the config: a file as is; a directory's `*.yaml`/`*.yml`,
 /// recursively, in name order so that results are stable.
-fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
+fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, LoadError> {
     let mut out = Vec::new();
     for p in paths {
-        let meta = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
+        let meta = std::fs::metadata(p).map_err(|source| LoadError::Read {
+            path: p.clone(),
+            source,
+        })?;
         if meta.is_dir() {
             collect_dir(p, &mut out)?;
         } else {
@@ -287,9 +311,12 @@ fn policy_files(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     Ok(out)
 }
 
-fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), String> {
+fn collect_dir(dir: &Path, out: &mut Vec<PathBuf>) -> Result<(), LoadError> {
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|e| format!("{}: {e}", dir.display()))?
+        .map_err(|source| LoadError::Read {
+            path: dir.to_path_buf(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
