@@ -427,20 +427,22 @@ fn await_version(agent: &Agent, path: Path, version: u64, timeout: Duration) -> 
 
 /// Waits until Portcullis has its NPDS and NPHDS streams open on `agent`.
 fn await_streams(agent: &Agent, pc: &mut Portcullis) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    let open = poll(Duration::from_secs(10), || {
         let np = agent.cache.acks(Path::NetworkPolicies).streams_open;
         let hosts = agent.cache.acks(Path::NetworkPolicyHosts).streams_open;
         if np >= 1 && hosts >= 1 {
-            return Ok(());
+            Some(true)
+        } else {
+            (!pc.is_running()).then_some(false)
         }
-        ensure!(pc.is_running(), "portcullis exited; log:\n{}", pc.log());
-        ensure!(
-            Instant::now() < deadline,
+    });
+    match open {
+        Some(true) => Ok(()),
+        Some(false) => bail!("portcullis exited; log:\n{}", pc.log()),
+        None => bail!(
             "portcullis did not open its xDS streams; log:\n{}",
             pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(10));
+        ),
     }
 }
 

@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::wait_for;
+
 /// The Cilium agent's xDS side, played by `npds::xds::server::XdsCache` on a
 /// unix socket, on a runtime of its own so tests can stop and restart it.
 pub struct Agent {
@@ -48,10 +50,7 @@ impl Agent {
 
     /// Waits up to 10 s for `fut` on the agent's runtime.
     pub fn wait<T>(&self, what: &str, fut: impl std::future::Future<Output = T>) -> T {
-        // The timer must be made inside the runtime, hence the async block.
-        self.rt
-            .block_on(async { tokio::time::timeout(Duration::from_secs(10), fut).await })
-            .unwrap_or_else(|_| panic!("agent: timed out waiting for {what}"))
+        wait_for(&self.rt, what, Duration::from_secs(10), fut)
     }
 
     /// Stops serving: open streams end, the socket closes.

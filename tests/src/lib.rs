@@ -6,11 +6,10 @@
 
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
 
 pub use tempfile::TempDir;
 
@@ -22,12 +21,14 @@ pub mod kafka;
 mod netns;
 mod nginx;
 mod portcullis;
+mod wait;
 
 pub use agent::*;
 pub use client::*;
 pub use netns::*;
 pub use nginx::*;
 pub use portcullis::*;
+pub use wait::*;
 
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -81,17 +82,6 @@ pub fn free_port() -> u16 {
             return port;
         }
     }
-}
-
-pub fn wait_for_port(addr: SocketAddr, timeout: Duration) {
-    let deadline = Instant::now() + timeout;
-    while Instant::now() < deadline {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listening on {addr} after {timeout:?}");
 }
 
 /// A child process killed on drop.

@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use crate::{require, require_root, run_ok};
+use crate::{require, require_root, run_ok, wait_until};
 
 /// when the test panics). Declare it before the processes that run in it, so
 /// that they are killed first.
@@ -62,25 +62,16 @@ impl Netns {
 
     /// Waits until something accepts TCP connections on `addr` inside the namespace.
     pub fn wait_for_port(&self, addr: SocketAddr, timeout: Duration) {
-        let deadline = Instant::now() + timeout;
         let probe = format!("exec 3<>/dev/tcp/{}/{}", addr.ip(), addr.port());
-        while Instant::now() < deadline {
-            let ok = self
-                .command("bash")
+        let what = format!("a listener on {addr} in netns {}", self.name);
+        wait_until(what, timeout, || {
+            self.command("bash")
                 .args(["-c", &probe])
                 .stderr(Stdio::null())
                 .status()
                 .map(|s| s.success())
-                .unwrap_or(false);
-            if ok {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!(
-            "nothing listening on {addr} in netns {} after {timeout:?}",
-            self.name
-        );
+                .unwrap_or(false)
+        });
     }
 
     /// The packet counter of the one `iptables -S` rule in `table`/`chain`

@@ -1,14 +1,15 @@
 //! The `portcullis` binary under test: its directory laid out, started,
 //! waited for, and read back (log, access log, metrics, admin endpoints).
 
+use std::fmt::Display;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::{curl_in, free_port, http_get, portcullis_bin, Netns, Proc};
+use crate::{curl_in, free_port, http_get, poll, portcullis_bin, Netns, Proc};
 
 /// A Portcullis whose directory is laid out but which is not running yet.
 pub struct Unstarted {
@@ -42,7 +43,7 @@ impl Unstarted {
             args,
             admin,
         );
-        pc.wait_until("admin listening", || TcpStream::connect(admin).is_ok());
+        pc.wait_started("admin listening", || TcpStream::connect(admin).is_ok());
         pc
     }
 }
@@ -125,16 +126,34 @@ impl Portcullis {
 
     /// Polls `ready` for up to 10 s; fails with the log if the process exits
     /// or the time runs out.
-    fn wait_until(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !ready() {
-            assert!(self.is_running(), "portcullis exited; log:\n{}", self.log());
-            assert!(
-                Instant::now() < deadline,
-                "portcullis: not {what} after 10 s; log:\n{}",
+    fn wait_started(&mut self, what: &str, mut ready: impl FnMut() -> bool) {
+        let started = poll(Duration::from_secs(10), || {
+            if ready() {
+                Some(true)
+            } else {
+                (!self.is_running()).then_some(false)
+            }
+        });
+        match started {
+            Some(true) => {}
+            Some(false) => panic!("portcullis exited; log:\n{}", self.log()),
+            None => panic!("portcullis: not {what} after 10 s; log:\n{}", self.log()),
+        }
+    }
+
+    /// Polls `done` until it holds; panics naming `what`, with the log, when
+    /// `timeout` runs out first.
+    pub fn wait_until(
+        &self,
+        what: impl Display,
+        timeout: Duration,
+        mut done: impl FnMut() -> bool,
+    ) {
+        if poll(timeout, || done().then_some(())).is_none() {
+            panic!(
+                "timed out after {timeout:?} waiting for {what}; portcullis log:\n{}",
                 self.log()
             );
-            std::thread::sleep(Duration::from_millis(20));
         }
     }
 
@@ -142,16 +161,11 @@ impl Portcullis {
         self.dir.path().join(name)
     }
 
-    /// Waits until `/ready` says 200.
+    /// Waits up to 10 s until `/ready` says 200.
     pub fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if self.admin_get("/ready").0 == 200 {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("portcullis not ready; log:\n{}", self.log());
+        self.wait_until("/ready", Duration::from_secs(10), || {
+            self.admin_get("/ready").0 == 200
+        });
     }
 
     pub fn admin_get(&self, path: &str) -> (u16, String) {
@@ -214,7 +228,7 @@ impl Portcullis {
             admin,
         );
         let url = format!("http://{admin}/ready");
-        pc.wait_until(&format!("ready in netns {}", ns.name), || {
+        pc.wait_started(&format!("ready in netns {}", ns.name), || {
             curl_in(ns, &["--max-time", "2", &url]).status == 200
         });
         pc

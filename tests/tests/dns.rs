@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_tests::dns::{dig, Dnsmasq};
-use portcullis_tests::{curl, free_port, portcullis_bin, Nginx, Portcullis};
+use portcullis_tests::{curl, free_port, portcullis_bin, wait_for, Nginx, Portcullis};
 
 const CLIENT: &str = "127.0.0.93";
 
@@ -113,15 +113,9 @@ fn cilium_dns_demo_match_name_then_match_pattern() {
         policy("        - matchPattern: \"*.github.com\"\n", up.port(), ""),
     )
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while dig(CLIENT, proxy(port), "support.github.com", &[]).status != "NOERROR" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pattern never applied:\n{}",
-            pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    pc.wait_until("the pattern to apply", Duration::from_secs(10), || {
+        dig(CLIENT, proxy(port), "support.github.com", &[]).status == "NOERROR"
+    });
     assert_eq!(
         dig(CLIENT, proxy(port), "api.github.com", &[]).status,
         "NOERROR"
@@ -272,18 +266,11 @@ fn cache_survives_a_restart() {
         );
         assert_eq!(get(to_api), 200);
         // Saved within a second of the change.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .contains("api.github.com.")
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "cache never saved:\n{}",
-                pc.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        pc.wait_until("the cache to be saved", Duration::from_secs(5), || {
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .contains("api.github.com.")
+        });
     }
     // A new process: no lookup yet, and the address is allowed at once.
     let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
@@ -763,10 +750,7 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
         }],
     };
     states_tx.send(state("req-1", "api.github.com")).unwrap();
-    let ack = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), acks.recv()).await })
-        .expect("an ACK")
-        .unwrap();
+    let ack = wait_for(&rt, "an ACK", Duration::from_secs(10), acks.recv()).unwrap();
     assert_eq!(ack.request_id, "req-1");
     assert_eq!(ack.response(), ResponseCode::NoError);
     pc.wait_ready();
@@ -777,10 +761,7 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
         dig(CLIENT, proxy(port), "support.github.com", &[]).status,
         "REFUSED"
     );
-    let m = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), mappings.recv()).await })
-        .expect("a mapping")
-        .unwrap();
+    let m = wait_for(&rt, "a mapping", Duration::from_secs(10), mappings.recv()).unwrap();
     assert_eq!(m.fqdn, "api.github.com.");
     assert_eq!(m.record_ip, vec![vec![127, 0, 0, 81]]);
     assert!(m.ttl > 0 && m.ttl <= 60, "{}", m.ttl);
@@ -795,10 +776,7 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
 
     // A state that does not compile is refused and the last good one stays.
     states_tx.send(state("req-2", "bad/name")).unwrap();
-    let ack = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), acks.recv()).await })
-        .expect("an ACK")
-        .unwrap();
+    let ack = wait_for(&rt, "an ACK", Duration::from_secs(10), acks.recv()).unwrap();
     assert_eq!(ack.request_id, "req-2");
     assert_eq!(ack.response(), ResponseCode::ErrorInvalidArgument);
     assert_eq!(

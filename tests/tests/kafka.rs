@@ -528,34 +528,20 @@ fn a_policy_update_judges_the_next_request_on_an_open_connection() {
         "{POLICY}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: outposts-announce}}\nspec:\n  endpointSelector: {{matchLabels: {{app: kafka}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: empire-outpost}}}}]\n    toPorts:\n    - ports: [{{port: \"9092\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: produce, topic: empire-announce}}]\n"
     );
     std::fs::write(l.pc.path("policy.yaml"), edited).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut c = 2;
     // Same connection: the next request is judged under the new policy.
-    // (An empty record set is a broker-side error other than 29.)
-    while produce_error(&mut s, c) == 29 {
-        assert!(
-            Instant::now() < deadline,
-            "update not applied:\n{}",
-            l.pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    // (An empty record set is a broker-side error other than 29.) Each try
+    // is a request with the next correlation ID.
+    let mut c = 1;
+    l.pc.wait_until("the update to apply", Duration::from_secs(10), || {
         c += 1;
-    }
+        produce_error(&mut s, c) != 29
+    });
     // And back: removing the rule denies again, still on that connection.
     std::fs::write(l.pc.path("policy.yaml"), POLICY).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    l.pc.wait_until("the revert to apply", Duration::from_secs(10), || {
         c += 1;
-        if produce_error(&mut s, c) == 29 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "revert not applied:\n{}",
-            l.pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        produce_error(&mut s, c) == 29
+    });
 }
 
 #[test]

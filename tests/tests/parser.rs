@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -456,15 +456,9 @@ fn an_open_relay_is_closed_when_its_port_gains_http_rules() {
     );
 
     // The relay would judge nothing: it is closed...
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while get(&mut relay, "/private").is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "the relay still serves\n{}",
-            s.pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.pc.wait_until("the relay to be closed", Duration::from_secs(5), || {
+        get(&mut relay, "/private").is_err()
+    });
     // ...while the HTTP session judges its next request under the new rules.
     assert_eq!(get(&mut parsed, "/private").unwrap().0, 403);
     assert_eq!(get(&mut parsed, "/public/a").unwrap().0, 200);

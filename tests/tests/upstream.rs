@@ -1,6 +1,8 @@
 //! Upstream connections to an original destination are reused, within one
 //! downstream connection and across downstream connections of a worker.
 
+use std::time::Duration;
+
 use portcullis_tests::*;
 
 #[test]
@@ -57,14 +59,11 @@ spec:
 
     // Once the first client connection is gone (the proxy saw its FIN), a
     // new client connection picks up the same idle upstream connection.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while pc.metric("portcullis_active_connections") != 0.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "first connection never closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until(
+        "the first connection to close",
+        Duration::from_secs(5),
+        || pc.metric("portcullis_active_connections") == 0.0,
+    );
     let again = curl(&[&url]);
     assert_eq!(again.status, 200);
     assert_eq!(
@@ -104,16 +103,8 @@ fn connections_beyond_the_cap_are_reset_and_counted() {
     assert_eq!(a.get("/", &[]).unwrap().0, 200);
     // Closing one frees its place.
     drop(b);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
+    wait_until("a place freed by the close", Duration::from_secs(5), || {
         let mut d = KeepAlive::connect(local, addr);
-        if let Ok((200, _)) = d.get("/", &[]) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no place freed after a close"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        matches!(d.get("/", &[]), Ok((200, _)))
+    });
 }

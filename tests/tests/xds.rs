@@ -4,7 +4,7 @@
 //! on every update, and secrets rotated under open connections.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use npds::xds::grpc::Path;
 use portcullis_tests::*;
@@ -231,18 +231,15 @@ fn policy_is_kept_while_the_agent_is_away_and_resynced_when_it_returns() {
     s.agent.take().unwrap().stop();
 
     // Disconnected: the last good policy keeps enforcing.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s
-        .pc
-        .metric("portcullis_xds_connected{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}")
-        != 0.0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the proxy never noticed the agent leaving"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the proxy to notice the agent leaving",
+        Duration::from_secs(10),
+        || {
+            s.pc.metric(
+                "portcullis_xds_connected{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}",
+            ) == 0.0
+        },
+    );
     assert_eq!(s.status("127.0.0.2", "/public/a"), 200);
     assert_eq!(s.status("127.0.0.2", "/private/a"), 403);
     assert_eq!(
@@ -285,17 +282,11 @@ fn an_update_closes_only_the_connections_it_no_longer_allows() {
     );
     assert_eq!(a.get("/public/3", &[]).unwrap().0, 200);
     // B's connection was closed by the update.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match b.get("/b/2", &[]) {
-            Err(_) => break,
-            Ok(r) => assert!(
-                Instant::now() < deadline,
-                "B's connection still served: {r:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "B's connection to be closed",
+        Duration::from_secs(5),
+        || b.get("/b/2", &[]).is_err(),
+    );
     assert_eq!(
         s.pc.metric("portcullis_connections_closed_by_policy_total"),
         1.0
@@ -468,14 +459,11 @@ fn listeners_from_lds_open_and_close_and_unhonourable_ones_are_nacked() {
     let v = s.agent().cache.set_listeners(vec![]);
     s.agent()
         .wait("the LDS ACK", s.agent().cache.wait_ack(Path::Listeners, v));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "listener still accepting after removal"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the removed listener to close",
+        Duration::from_secs(5),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+    );
 }
 
 #[test]
