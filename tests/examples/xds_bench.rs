@@ -453,40 +453,28 @@ fn start_portcullis(
     port: u16,
     upstream: SocketAddr,
 ) -> (Portcullis, Tracked, Tracked) {
-    let config = format!(
-        "admin: {{admin}}\nlisteners:\n  - {{port: {port}, direction: ingress, upstream: \"{upstream}\"}}\n"
-    );
-    let pc = Portcullis::start_with_args(&config, &[], &["--xds", &agent.target()]);
+    let config = Config::new().listener(Listener::ingress(port).upstream(upstream));
+    let pc = Portcullis::start_with_args(&config, &["--xds", &agent.target()]);
     let t_pid = Tracked::pid(pc.pid());
     let t_dir = Tracked::dir(pc.dir.path());
     (pc, t_pid, t_dir)
 }
 
-fn http_rule(method: &str, path: &str) -> String {
+/// An HTTP rule for `path`, and for `method` unless it is empty.
+fn rule(method: &str, path: &str) -> String {
     if method.is_empty() {
-        format!("        - {{path: \"{path}\"}}\n")
+        format!("{{path: \"{path}\"}}")
     } else {
-        format!("        - {{method: {method}, path: \"{path}\"}}\n")
+        http_rule(method, path)
     }
 }
 
-/// A CNP for endpoints labelled `app: {app}` allowing anyone (`fromEntities:
-/// [all]`) the given HTTP `rules` (already rendered) on TCP `port`.
-fn cnp(name: &str, app: &str, port: u16, rules: &str) -> String {
-    format!(
-        r#"apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: {name}}}
-spec:
-  endpointSelector: {{matchLabels: {{app: {app}}}}}
-  ingress:
-  - fromEntities: [all]
-    toPorts:
-    - ports: [{{port: "{port}", protocol: TCP}}]
-      rules:
-        http:
-{rules}"#
-    )
+/// A CNP for endpoints labelled `app: {app}` allowing anyone the given HTTP
+/// `rules` on TCP `port`.
+fn cnp(name: &str, app: &str, port: u16, rules: &[String]) -> String {
+    Cnp::new(name, app)
+        .allow_http(ANYONE, port, rules)
+        .to_string()
 }
 
 /// Replaces the one `:path` regex equal to `old` with `new`.
@@ -565,8 +553,8 @@ fn update_latency(k: &Knobs, rep: &mut Report) -> anyhow::Result<()> {
 
     let rule_path = |j: usize, generation: usize| format!("/bench/r{j}/v{generation}/[0-9]+");
     let probe = |j: usize, generation: usize| format!("/bench/r{j}/v{generation}/7");
-    let rules: String = (0..k.rules)
-        .map(|j| http_rule(&k.method, &rule_path(j, 0)))
+    let rules: Vec<String> = (0..k.rules)
+        .map(|j| rule(&k.method, &rule_path(j, 0)))
         .collect();
     let inventory = "endpoints: [{id: 1, ips: [127.0.0.10], labels: {app: origin}}]\n";
     let (policies, hosts) = agent_resources(inventory, &cnp("bench", "origin", origin, &rules));
@@ -736,8 +724,8 @@ fn node_resources(k: &Knobs) -> (Vec<NetworkPolicy>, Vec<npds::proto::NetworkPol
             i + 1,
             endpoint_ip(i)
         );
-        let rules: String = (0..k.endpoint_rules)
-            .map(|j| http_rule(&k.method, &node_rule_path(i, j)))
+        let rules: Vec<String> = (0..k.endpoint_rules)
+            .map(|j| rule(&k.method, &node_rule_path(i, j)))
             .collect();
         policy += "---\n";
         policy += &cnp(&format!("ep{i}"), &format!("ep{i}"), 8080, &rules);
@@ -1054,10 +1042,10 @@ fn throughput(k: &Knobs, rep: &mut Report) -> anyhow::Result<()> {
     let inventory = "endpoints: [{id: 1, ips: [127.0.0.10], labels: {app: origin}}]\n";
     // Version A: the ten rules of bench/http.sh (the request matches only the
     // last). Version B: the first rule changed. Both allow LOAD_PATH.
-    let render = |first: &str| -> String {
+    let render = |first: &str| -> Vec<String> {
         std::iter::once(first)
             .chain(LOAD_RULES[1..].iter().copied())
-            .map(|p| http_rule("", p))
+            .map(|p| rule("", p))
             .collect()
     };
     let (a, hosts) = agent_resources(

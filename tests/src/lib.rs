@@ -15,6 +15,7 @@ pub use tempfile::TempDir;
 
 mod agent;
 mod client;
+mod config;
 pub mod dns;
 pub mod h2raw;
 pub mod kafka;
@@ -25,6 +26,7 @@ mod wait;
 
 pub use agent::*;
 pub use client::*;
+pub use config::*;
 pub use netns::*;
 pub use nginx::*;
 pub use portcullis::*;

@@ -1,6 +1,7 @@
 //! nginx as a test origin: a config written around the caller's `server`
 //! blocks, run in the foreground on the host or inside a network namespace.
 
+use std::fmt::Display;
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -8,6 +9,15 @@ use std::time::Duration;
 use tempfile::TempDir;
 
 use crate::{require, wait_for_port, Netns, Proc};
+
+/// An nginx `server` block listening on `listen` that answers every request
+/// with its method and URI (`GET /a?b\n`); `more` goes before that location
+/// (an `access_log`, other locations).
+pub fn echo_server(listen: impl Display, more: &str) -> String {
+    format!(
+        r#"server {{ listen {listen}; {more} location / {{ return 200 "$request_method $request_uri\n"; }} }}"#
+    )
+}
 
 /// An nginx origin with the given `server { ... }` blocks.
 pub struct Nginx {

@@ -9,13 +9,12 @@ use std::time::Duration;
 
 use tempfile::TempDir;
 
-use crate::{curl_in, free_port, http_get, poll, portcullis_bin, Netns, Proc};
+use crate::{curl_in, free_port, http_get, poll, portcullis_bin, Config, Netns, Proc};
 
 /// A Portcullis whose directory is laid out but which is not running yet.
 pub struct Unstarted {
     dir: TempDir,
-    config: String,
-    files: Vec<(String, String)>,
+    config: Config,
 }
 
 impl Unstarted {
@@ -30,16 +29,10 @@ impl Unstarted {
 
     fn with_args_started(self, args: &[&str]) -> Portcullis {
         let admin = SocketAddr::from(([127, 0, 0, 1], free_port()));
-        let files: Vec<(&str, &str)> = self
-            .files
-            .iter()
-            .map(|(n, c)| (n.as_str(), c.as_str()))
-            .collect();
         let mut pc = Portcullis::launch(
             Command::new(portcullis_bin()),
             self.dir,
             &self.config,
-            &files,
             args,
             admin,
         );
@@ -56,48 +49,44 @@ pub struct Portcullis {
 }
 
 impl Portcullis {
-    /// Writes `config` (YAML, `{admin}` replaced by a free admin address) and
-    /// `files` (name, content) into a temp dir and starts the binary there.
-    pub fn start(config: &str, files: &[(&str, &str)]) -> Portcullis {
-        Self::start_with_args(config, files, &[])
+    /// Writes `config` (`{admin}` replaced by a free admin address) and its
+    /// files into a temp dir and starts the binary there; returns once the
+    /// admin listener accepts.
+    pub fn start(config: &Config) -> Portcullis {
+        Self::start_with_args(config, &[])
     }
 
     /// `start`, with extra command-line arguments for `portcullis run`.
-    pub fn start_with_args(config: &str, files: &[(&str, &str)], args: &[&str]) -> Portcullis {
-        Self::start_in_dir(tempfile::tempdir().unwrap(), config, files).with_args_started(args)
+    pub fn start_with_args(config: &Config, args: &[&str]) -> Portcullis {
+        Self::start_in_dir(tempfile::tempdir().unwrap(), config).with_args_started(args)
     }
 
     /// `start` in a directory the caller prepared (with a FIFO as
     /// `access.log`, say).
-    pub fn start_in_dir(dir: TempDir, config: &str, files: &[(&str, &str)]) -> Unstarted {
+    pub fn start_in_dir(dir: TempDir, config: &Config) -> Unstarted {
         Unstarted {
             dir,
-            config: config.to_owned(),
-            files: files
-                .iter()
-                .map(|(n, c)| (n.to_string(), c.to_string()))
-                .collect(),
+            config: config.clone(),
         }
     }
 
-    /// Writes the files and the config (`{admin}` replaced, an access log
-    /// added) into a temp dir and spawns `program run --config ... args`.
+    /// Writes the config's files and the config (`{admin}` replaced, an
+    /// access log added) into `dir` and spawns `program run --config ... args`.
     fn launch(
         mut program: Command,
         dir: TempDir,
-        config: &str,
-        files: &[(&str, &str)],
+        config: &Config,
         args: &[&str],
         admin: SocketAddr,
     ) -> Portcullis {
-        for (name, content) in files {
+        for (name, content) in config.files() {
             let p = dir.path().join(name);
             if let Some(parent) = p.parent() {
                 std::fs::create_dir_all(parent).unwrap();
             }
             std::fs::write(p, content).unwrap();
         }
-        let config = config.replace("{admin}", &admin.to_string());
+        let config = config.yaml().replace("{admin}", &admin.to_string());
         let config = format!("{config}\naccessLog: access.log\n");
         std::fs::write(dir.path().join("portcullis.yaml"), config).unwrap();
         let child = program
@@ -215,18 +204,11 @@ impl Portcullis {
 
     /// Like `start`, inside `ns`; the admin listener is 127.0.0.1:9901 of
     /// that namespace (use `admin_get_in`). Returns once `/ready` is 200.
-    pub fn start_in(ns: &Netns, config: &str, files: &[(&str, &str)]) -> Portcullis {
+    pub fn start_in(ns: &Netns, config: &Config) -> Portcullis {
         let admin = SocketAddr::from(([127, 0, 0, 1], 9901));
         let bin = portcullis_bin();
         let program = ns.command(bin.to_str().expect("utf-8 binary path"));
-        let mut pc = Self::launch(
-            program,
-            tempfile::tempdir().unwrap(),
-            config,
-            files,
-            &[],
-            admin,
-        );
+        let mut pc = Self::launch(program, tempfile::tempdir().unwrap(), config, &[], admin);
         let url = format!("http://{admin}/ready");
         pc.wait_started(&format!("ready in netns {}", ns.name), || {
             curl_in(ns, &["--max-time", "2", &url]).status == 200

@@ -18,9 +18,7 @@ fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
     assert_eq!(curl(&[&e.url("/private/a")]).status, 403);
 
     // Edit: now /private is allowed and /public is not.
-    let edited = common::ECHO_POLICY
-        .replace("/public/.*", "/private/.*")
-        .replace("{origin}", &e.origin.to_string());
+    let edited = common::echo_policy(e.origin).replace("/public/.*", "/private/.*");
     std::fs::write(e.pc.path("policy.yaml"), &edited).unwrap();
     wait_until("the edited policy to apply", RELOAD, || {
         curl(&[&e.url("/private/a")]).status == 200
@@ -64,8 +62,9 @@ fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
 
 #[test]
 fn startup_with_broken_policy_is_not_ready_and_fails_closed() {
-    let broken = common::ECHO_POLICY.replace("endpointSelector", "endpointSelectr");
-    let e = common::echo_unready(&broken);
+    let e = common::echo_unready(|origin| {
+        common::echo_policy(origin).replace("endpointSelector", "endpointSelectr")
+    });
     wait_until("the rejection to show", RELOAD, || {
         e.pc.admin_get("/config_dump").1.contains("endpointSelectr")
     });
@@ -74,11 +73,7 @@ fn startup_with_broken_policy_is_not_ready_and_fails_closed() {
     let r = curl(&[&e.url("/public/a")]);
     assert!([7, 52, 56].contains(&r.exit), "{r:?}");
     // Fixing the file makes it ready without a restart.
-    std::fs::write(
-        e.pc.path("policy.yaml"),
-        common::ECHO_POLICY.replace("{origin}", &e.origin.to_string()),
-    )
-    .unwrap();
+    std::fs::write(e.pc.path("policy.yaml"), common::echo_policy(e.origin)).unwrap();
     wait_until("ready after the fix", RELOAD, || {
         e.pc.admin_get("/ready").0 == 200
     });
