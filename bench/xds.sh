@@ -2,7 +2,7 @@
 # xDS benchmark: update latency (push -> ACK -> enforced), full resync of a large
 # node (time and RSS), and throughput while the agent pushes updates. The agent is
 # the in-process xDS server of the test harness; the work is done by the
-# `xds_bench` example of the portcullis-tests crate (tests/examples/xds_bench.rs).
+# `xds_bench` example of the portcullis-tests crate (tests/examples/xds_bench/).
 # Installs nothing. See bench/README.md.
 #
 #   bash bench/xds.sh
