@@ -8,9 +8,9 @@
 #   bash bench/dns.sh
 #   SKIP_PORTCULLIS=1 bash bench/dns.sh          # direct and dnsdist only, no build
 #   PORTCULLIS_BIN=target/release/portcullis ROUNDS=3 bash bench/dns.sh
-set -euo pipefail
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=dns-bench
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10}          # seconds of the measured saturating run, per leg
 WARMUP=${WARMUP:-2}               # unmeasured seconds of load before it
@@ -23,12 +23,9 @@ NAMES=${NAMES:-1000}              # names in the zone and in the query file
 ROUNDS=${ROUNDS:-1}               # >1: legs alternate ROUNDS times, the median-qps round is shown
 SKIP_PORTCULLIS=${SKIP_PORTCULLIS:-0}
 TARGETS=${TARGETS:-"direct dnsdist portcullis"}
-PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn}
 DNSDIST_LISTENERS=${DNSDIST_LISTENERS:-1}  # dnsdist UDP listener threads (reusePort sockets)
 DNSMASQ_NICE=${DNSMASQ_NICE:-0}   # e.g. -5 (root) to favour the origin over load generator and proxy
-KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the temp dir (configs, logs) after the run
 INSTRUCTIONS=${INSTRUCTIONS:-0}   # N > 0: afterwards, Portcullis' user-space instructions per query (callgrind, ~N queries)
-export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$repo/target}
 
 PORT=5300
 ORIGIN_IP=127.0.0.60   # dnsmasq
@@ -37,66 +34,30 @@ declare -A IP=([direct]=$ORIGIN_IP [dnsdist]=127.0.0.62 [portcullis]=127.0.0.63)
 declare -A DESC=([direct]="dnsmasq" [dnsdist]="dnsdist ($DNSDIST_LISTENERS udp thr)" [portcullis]="portcullis")
 ADMIN=127.0.0.1:19953
 
-log() { printf '[dns-bench] %s\n' "$*" >&2; }
-die() { printf '[dns-bench] ERROR: %s\n' "$*" >&2; exit 1; }
-
 [[ $SKIP_PORTCULLIS == 1 ]] && TARGETS=$(tr ' ' '\n' <<<"$TARGETS" | grep -vx portcullis | tr '\n' ' ')
 [[ " $TARGETS " == *" direct "* ]] || die "TARGETS must include direct (every ratio is to it)"
 for t in $TARGETS; do [[ -n ${IP[$t]:-} ]] || die "unknown target $t (direct dnsdist portcullis)"; done
-for v in DURATION WARMUP OUTSTANDING CLIENTS THREADS RATE RATE_DURATION NAMES ROUNDS DNSDIST_LISTENERS INSTRUCTIONS; do
-  [[ ${!v} =~ ^[0-9]+$ ]] || die "$v must be a whole number"
-done
+need_whole DURATION WARMUP OUTSTANDING CLIENTS THREADS RATE RATE_DURATION NAMES ROUNDS DNSDIST_LISTENERS INSTRUCTIONS
 ((NAMES >= 1 && NAMES <= 62500)) || die "NAMES must be in 1..62500"
 ((DNSDIST_LISTENERS >= 1)) || die "DNSDIST_LISTENERS must be at least 1"
-for tool in dig dnsperf curl awk; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run scripts/install-peers.sh"
-done
+need dig dnsperf curl awk
 DNSMASQ=$(command -v dnsmasq || echo /usr/sbin/dnsmasq)
 [[ -x $DNSMASQ ]] || die "dnsmasq is missing: run scripts/install-peers.sh"
 if [[ " $TARGETS " == *" dnsdist "* ]]; then
-  command -v dnsdist >/dev/null 2>&1 || die "dnsdist is missing: run scripts/install-peers.sh"
+  need dnsdist
 fi
 
 if [[ " $TARGETS " == *" portcullis "* ]]; then
   if ((INSTRUCTIONS > 0)); then
-    command -v valgrind >/dev/null 2>&1 || die "INSTRUCTIONS needs valgrind (apt-get install -y valgrind)"
+    need valgrind
   fi
-  if [[ -z ${PORTCULLIS_BIN:-} ]]; then
-    PORTCULLIS_BIN=$CARGO_TARGET_DIR/release/portcullis
-    log "building portcullis (release) in $CARGO_TARGET_DIR"
-    (cd "$repo" && cargo build --release -p portcullis >&2)
-  else
-    [[ -x $PORTCULLIS_BIN ]] || die "PORTCULLIS_BIN=$PORTCULLIS_BIN is not an executable"
-    log "using PORTCULLIS_BIN=$PORTCULLIS_BIN as it is (not rebuilt)"
-  fi
+  portcullis_binary
 fi
 
-work=$(mktemp -d /tmp/portcullis-dns-bench.XXXXXX)
-declare -A pid=()
+work_dir dns-bench
 failed=0
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-  local p
-  for p in "${pid[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pid[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -f "$work"/*.v
-  if [[ $KEEP_WORK == 1 || $failed != 0 ]]; then
-    log "configs and logs kept in $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-fail() { failed=1; die "$@"; }
-
-# spawn NAME CMD... : run in the background, output to $work/NAME.log
-spawn() {
-  local name=$1
-  shift
-  "$@" >"$work/$name.log" 2>&1 &
-  pid[$name]=$!
-}
+# shellcheck disable=SC2317  # invoked by the exit trap
+on_exit() { rm -f "$work"/*.v; }   # dnsperf's per-query lines: large, and parsed already
 
 # ------------------------------------------------------------------- zone --
 # host00001.bench.test .. : A 10.60.x.y, served by dnsmasq from an addn-hosts file.
@@ -172,17 +133,10 @@ status() {
   dig -b "$CLIENT_IP" -p "$PORT" "@$2" "$1" A +tries=1 +time=2 2>/dev/null |
     sed -n 's/.*status: \([A-Z]*\).*/\1/p'
 }
-wait_answer() {   # wait_answer NAME SERVER PID: until an allowed query gets NOERROR
-  local i
-  for ((i = 0; i < 100; i++)); do
-    [[ $(status "$first_name" "$2") == NOERROR ]] && return 0
-    kill -0 "$3" 2>/dev/null || break
-    sleep 0.1
-  done
-  log "$1 does not answer $first_name on $2:$PORT; its log:"
-  tail -n 20 "$work/$1.log" >&2 || true
-  return 1
-}
+# shellcheck disable=SC2317  # invoked by wait_for
+answers() { [[ $(status "$first_name" "$1") == NOERROR ]]; }   # answers SERVER
+# wait_answer NAME SERVER: until an allowed query sent to SERVER gets NOERROR.
+wait_answer() { wait_for "$1" "does not answer $first_name on $2:$PORT" 100 answers "$2"; }
 
 # One thread, all from memory: names from the hosts file, long TTL, no upstream.
 # --local makes unknown names under bench.test NXDOMAIN rather than REFUSED.
@@ -191,28 +145,17 @@ nice_cmd=()
 spawn dnsmasq "${nice_cmd[@]}" "$DNSMASQ" --keep-in-foreground --log-facility=- --conf-file=/dev/null --pid-file= \
   --user="$(id -un)" --group="$(id -gn)" --port=$PORT --listen-address=$ORIGIN_IP --bind-interfaces \
   --no-resolv --no-hosts --addn-hosts="$work/hosts" --local=/bench.test/ --local-ttl=86400 --cache-size=10000
-wait_answer dnsmasq "$ORIGIN_IP" "${pid[dnsmasq]}" || fail "dnsmasq did not start"
+wait_answer dnsmasq "$ORIGIN_IP" || die "dnsmasq did not start"
 
 start_target() {
   case $1 in
     direct) ;;
     dnsdist)
       spawn dnsdist dnsdist --supervised --disable-syslog -C "$work/dnsdist.conf"
-      wait_answer dnsdist "${IP[dnsdist]}" "${pid[dnsdist]}" ;;
+      wait_answer dnsdist "${IP[dnsdist]}" ;;
     portcullis)
-      RUST_LOG=$PORTCULLIS_LOG spawn portcullis "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
-      local i
-      for ((i = 0; i < 150; i++)); do
-        curl -sf -o /dev/null "http://$ADMIN/ready" && break
-        kill -0 "${pid[portcullis]}" 2>/dev/null || break
-        sleep 0.1
-      done
-      if ! curl -sf -o /dev/null "http://$ADMIN/ready"; then
-        log "portcullis not ready (http://$ADMIN/ready); its log:"
-        tail -n 20 "$work/portcullis.log" >&2 || true
-        return 1
-      fi
-      wait_answer portcullis "${IP[portcullis]}" "${pid[portcullis]}" ;;
+      spawn_portcullis portcullis "$work/portcullis/portcullis.yaml"
+      wait_ready portcullis "$ADMIN" && wait_answer portcullis "${IP[portcullis]}" ;;
   esac
 }
 
@@ -232,12 +175,6 @@ check_target() {
 }
 
 # ----------------------------------------------------------------- measure --
-cpu_of() { awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0; }   # ticks
-# "total kernel" ticks of a process, from one reading ("0 0" for none)
-split_of() { awk '{ print $14 + $15, $15 }' "/proc/$1/stat" 2>/dev/null || echo 0 0; }
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9, $8 }' /proc/stat; }   # busy, softirq
-TCK=$(getconf CLK_TCK)
-
 # p50 and p99 in ms of the NOERROR/NXDOMAIN... lines of dnsperf -v ("> RCODE name type secs";
 # lost queries are "> T name type" and are left out: dnsperf reports them).
 percentiles() {
@@ -263,17 +200,17 @@ measure() {   # measure TARGET ROUND
   local t=$1 r=$2 server=${IP[$1]} out=$work/$1-$2 proxy_pid=${pid[$1]:-}
   local args=(-s "$server" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -T "$THREADS" -t 2)
   ((WARMUP > 0)) && dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$WARMUP" >/dev/null 2>&1
-  local m0 p0 k0 b0 s0 t0 m1 p1 k1 b1 s1 t1
-  m0=$(cpu_of "${pid[dnsmasq]}")
-  read -r p0 k0 < <(split_of "$proxy_pid")
-  read -r b0 s0 < <(busy_ticks)
+  local mu0 mk0 pu0 pk0 b0 s0 t0 mu1 mk1 pu1 pk1 b1 s1 t1
+  read -r mu0 mk0 < <(cpu_us "${pid[dnsmasq]}")
+  read -r pu0 pk0 < <(cpu_us ${proxy_pid:+"$proxy_pid"})
+  read -r b0 s0 < <(machine_us)
   t0=$(date +%s.%N)
   local TIMEFORMAT='%U %S'
   { time dnsperf "${args[@]}" -q "$OUTSTANDING" -l "$DURATION" -v >"$out.v" 2>"$out.err"; } 2>"$out.time" ||
     { R[$t,$r,fail]="dnsperf failed: $(tail -n 1 "$out.err")"; log "$t: ${R[$t,$r,fail]}"; return 1; }
-  m1=$(cpu_of "${pid[dnsmasq]}")
-  read -r p1 k1 < <(split_of "$proxy_pid")
-  read -r b1 s1 < <(busy_ticks)
+  read -r mu1 mk1 < <(cpu_us "${pid[dnsmasq]}")
+  read -r pu1 pk1 < <(cpu_us ${proxy_pid:+"$proxy_pid"})
+  read -r b1 s1 < <(machine_us)
   t1=$(date +%s.%N)
   grep -v '^>' "$out.v" >"$out.txt"
   read -r "R[$t,$r,p50]" "R[$t,$r,p99]" < <(percentiles "$out.v")
@@ -283,8 +220,8 @@ measure() {   # measure TARGET ROUND
   # The proxy's CPU per query split into user space and kernel (its system
   # calls, and the loopback delivery they run): the kernel part is what any
   # proxy forwarding the same datagrams pays.
-  R[$t,$r,split]=$(awk -v p=$((p1 - p0)) -v k=$((k1 - k0)) -v t="$TCK" -v n="$(field "$out.txt" "Queries completed")" \
-    -v x="$proxy_pid" 'BEGIN { if (x == "" || n == 0) print "-"; else printf "%.1f + %.1f", (p - k) / t / n * 1e6, k / t / n * 1e6 }')
+  R[$t,$r,split]=$(awk -v u=$((pu1 - pu0)) -v k=$((pk1 - pk0)) -v n="$(field "$out.txt" "Queries completed")" \
+    -v x="$proxy_pid" 'BEGIN { if (x == "" || n == 0) print "-"; else printf "%.1f + %.1f", u / n, k / n }')
   R[$t,$r,lost]=$(sed -n 's/^ *Queries lost: *[0-9]* (\([0-9.]*%\)).*/\1/p' "$out.txt")
   R[$t,$r,codes]=$(sed -n 's/^ *Response codes: *//p' "$out.txt")
   local wall gen
@@ -293,8 +230,8 @@ measure() {   # measure TARGET ROUND
   # CPU in cores (CPU seconds / wall seconds) over the measured run (dnsperf itself
   # has a sender and a receiver thread: it can use more than one).
   # "other" is every other process: a concurrent build shows up there.
-  R[$t,$r,cpu]=$(awk -v m=$((m1 - m0)) -v p=$((p1 - p0)) -v b=$((b1 - b0)) -v s=$((s1 - s0)) -v g="$gen" -v w="$wall" \
-    -v k="$TCK" -v x="$proxy_pid" 'BEGIN { o = (b - s - m - p) / k - g; if (o < 0) o = 0
+  R[$t,$r,cpu]=$(awk -v m=$((mu1 + mk1 - mu0 - mk0)) -v p=$((pu1 + pk1 - pu0 - pk0)) -v b=$((b1 - b0)) -v s=$((s1 - s0)) \
+    -v g="$gen" -v w="$wall" -v x="$proxy_pid" 'BEGIN { k = 1e6; o = (b - s - m - p) / k - g; if (o < 0) o = 0
       printf "%.2f %s %.2f %.2f %.2f %.2f", m / k / w, (x == "" ? "-" : sprintf("%.2f", p / k / w)), g / w, s / k / w, o / w, b / k / w }')
   # A leg that did not answer NOERROR to every completed query measured nothing useful.
   local codes=${R[$t,$r,codes]}
@@ -311,15 +248,15 @@ measure() {   # measure TARGET ROUND
     return 1
   fi
   if ((RATE > 0)); then
-    p0=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
+    read -r pu0 pk0 < <(cpu_us ${proxy_pid:+"$proxy_pid"})
     dnsperf "${args[@]}" -q "$OUTSTANDING" -Q "$RATE" -l "$RATE_DURATION" -v >"$out-rate.v" 2>/dev/null ||
       { R[$t,$r,fail]="fixed-rate dnsperf failed"; log "$t: ${R[$t,$r,fail]}"; return 1; }
-    p1=$([[ -n $proxy_pid ]] && cpu_of "$proxy_pid" || echo 0)
+    read -r pu1 pk1 < <(cpu_us ${proxy_pid:+"$proxy_pid"})
     grep -v '^>' "$out-rate.v" >"$out-rate.txt"
     # The proxy's CPU per query at a rate every leg sustains: unlike saturating
     # qps, this does not depend on how the cores are shared with dnsperf and dnsmasq.
-    R[$t,$r,rcpu]=$(awk -v p=$((p1 - p0)) -v k="$TCK" -v n="$(field "$out-rate.txt" "Queries completed")" -v x="$proxy_pid" \
-      'BEGIN { if (x == "" || n == 0) print "-"; else printf "%.1f", p / k / n * 1e6 }')
+    R[$t,$r,rcpu]=$(awk -v p=$((pu1 + pk1 - pu0 - pk0)) -v n="$(field "$out-rate.txt" "Queries completed")" -v x="$proxy_pid" \
+      'BEGIN { if (x == "" || n == 0) print "-"; else printf "%.1f", p / n }')
     read -r "R[$t,$r,rp50]" "R[$t,$r,rp99]" < <(percentiles "$out-rate.v")
     rm -f "$out-rate.v"
     sed -n 's/^ *Response codes: *//p' "$out-rate.txt" | grep -qE '^NOERROR [0-9]+ \(100\.00%\)$' ||
@@ -328,43 +265,28 @@ measure() {   # measure TARGET ROUND
   fi
 }
 
-# Instructions Portcullis executes in user space per query, all threads, counted
-# by callgrind over about INSTRUCTIONS queries (whole passes over the names) after
-# a warm-up pass. Unlike queries/s on a shared machine this does not drift, so it
-# shows what a change to the proxy's own code saves; the kernel's share (the two
-# UDP hops, most of the proxy's CPU) is not counted.
+# Instructions Portcullis executes in user space per query, all threads, over
+# about INSTRUCTIONS queries (whole passes over the names) after a warm-up pass;
+# the kernel's share (the two UDP hops, most of the proxy's CPU) is not counted.
 count_instructions() {
   local passes=$(((INSTRUCTIONS + NAMES - 1) / NAMES)) out completed ir
   local args=(-s "${IP[portcullis]}" -p "$PORT" -a "$CLIENT_IP" -d "$work/queries" -c "$CLIENTS" -t 5 -Q 1000)
-  kill "${pid[portcullis]}" 2>/dev/null && wait "${pid[portcullis]}" 2>/dev/null
-  unset 'pid[portcullis]'
-  RUST_LOG=$PORTCULLIS_LOG spawn callgrind valgrind --tool=callgrind \
-    --callgrind-out-file="$work/callgrind.out" \
-    "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
-  local i
-  for ((i = 0; i < 600; i++)); do
-    curl -sf -o /dev/null "http://$ADMIN/ready" && break
-    kill -0 "${pid[callgrind]}" 2>/dev/null || return 1
-    sleep 0.1
-  done
-  wait_answer callgrind "${IP[portcullis]}" "${pid[callgrind]}" || return 1
+  callgrind_start "$work/portcullis/portcullis.yaml" "$ADMIN" || return 1
+  wait_answer callgrind "${IP[portcullis]}" || return 1
   dnsperf "${args[@]}" -n 1 >/dev/null 2>&1
-  callgrind_control -z "${pid[callgrind]}" >/dev/null 2>&1
+  callgrind_zero
   out=$(dnsperf "${args[@]}" -n "$passes" 2>&1)
   completed=$(sed -n 's/^ *Queries completed: *\([0-9]*\).*/\1/p' <<<"$out")
-  grep -qE '^ *Response codes: *NOERROR [0-9]+ \(100\.00%\)$' <<<"$out" && ((completed > 0)) ||
-    { log "dnsperf under callgrind: $out"; return 1; }
-  rm -f "$work"/callgrind.out.*
-  callgrind_control -d "${pid[callgrind]}" >/dev/null 2>&1
-  ir=$(awk '/^summary:/ { s += $2 } END { print s }' "$work"/callgrind.out.*)
+  if ! grep -qE '^ *Response codes: *NOERROR [0-9]+ \(100\.00%\)$' <<<"$out" || ((${completed:-0} == 0)); then
+    log "dnsperf under callgrind: $out"
+    return 1
+  fi
+  ir=$(callgrind_total)
   echo
   echo "Portcullis user-space instructions per query (callgrind, $completed queries at 1000 qps): $((ir / completed))"
 }
 
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" 'BEGIN { exit !(l > 0.5) }'; then
-  log "WARNING: load average is $load before starting: other work shares the CPUs, numbers will be low and noisy"
-fi
+load_at_start
 
 declare -A skip=()
 for t in $TARGETS; do
@@ -396,7 +318,6 @@ for t in $TARGETS; do
     sort -g | awk '{ a[NR] = $2 } END { print a[int((NR + 1) / 2)] }')
 done
 get() { local r=${pick[$1]:-}; [[ -n $r ]] && echo "${R[$1,$r,$2]:-}"; }
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b > 0) printf "%.2fx", a / b; else print "-" }'; }
 added() { awk -v a="$1" -v b="$2" 'BEGIN { if (a != "" && b != "" && a != "-" && b != "-") printf "%+.3f", a - b; else print "-" }'; }
 
 echo

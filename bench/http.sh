@@ -6,9 +6,9 @@
 #
 #   bash bench/http.sh
 #   DURATION=30 TARGETS="direct portcullis haproxy" PROTOCOLS=h1 bash bench/http.sh
-set -euo pipefail
-
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+BENCH=bench
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 DURATION=${DURATION:-10}          # seconds per measurement
 WARMUP=${WARMUP:-2}               # seconds of unmeasured load before each measurement
@@ -16,11 +16,8 @@ CONNECTIONS=${CONNECTIONS:-64}    # wrk -c / h2load -c
 STREAMS=${STREAMS:-10}            # h2load -m (concurrent streams per connection)
 TARGETS=${TARGETS:-"direct portcullis nginx haproxy envoy"}
 PROTOCOLS=${PROTOCOLS:-"h1 h2"}
-PORTCULLIS_BIN=${PORTCULLIS_BIN:-$repo/target/release/portcullis}
-PORTCULLIS_LOG=${PORTCULLIS_LOG:-warn}     # RUST_LOG for Portcullis during the run
 PORTCULLIS_ACCESS_LOG=${PORTCULLIS_ACCESS_LOG:-/dev/null}  # its JSON access log (built either way)
 PORTCULLIS_H2_UPSTREAM=${PORTCULLIS_H2_UPSTREAM:-h2}  # h2: forward h2c as h2c; h1: to the HTTP/1.1 origin
-KEEP_WORK=${KEEP_WORK:-0}         # 1: keep the temp dir (configs, logs) after the run
 INSTRUCTIONS=${INSTRUCTIONS:-0}   # N > 0: also count Portcullis' user-space instructions per request over N requests (valgrind)
 
 PORT_BASE=${PORT_BASE:-18080}     # every port below is PORT_BASE + a fixed offset
@@ -28,10 +25,8 @@ PORT_BASE=${PORT_BASE:-18080}     # every port below is PORT_BASE + a fixed offs
 # Ports (all on 127.0.0.1). h1 = HTTP/1.1, h2 = HTTP/2 cleartext, prior knowledge.
 # Defaults: origin 18080/18090, portcullis 18081/18091, nginx 18082/18092,
 # haproxy 18083/18093, envoy 18084/18094, admins 19901 (portcullis) and 19902 (envoy).
-if [[ ! $PORT_BASE =~ ^[0-9]+$ ]] || ((PORT_BASE < 1024 || PORT_BASE > 63000)); then
-  echo "PORT_BASE must be a number in 1024..63000" >&2
-  exit 1
-fi
+need_whole PORT_BASE DURATION WARMUP CONNECTIONS STREAMS INSTRUCTIONS
+((PORT_BASE >= 1024 && PORT_BASE <= 63000)) || die "PORT_BASE must be a number in 1024..63000"
 ORIGIN_H1=$PORT_BASE ORIGIN_H2=$((PORT_BASE + 10))
 declare -A PORT_H1=([direct]=$ORIGIN_H1 [portcullis]=$((PORT_BASE + 1)) [nginx]=$((PORT_BASE + 2))
   [haproxy]=$((PORT_BASE + 3)) [envoy]=$((PORT_BASE + 4)))
@@ -66,31 +61,10 @@ POLICY_CASES=(
   "403 /api/vX/items/42" "403 $DENIED_PATH"
 )
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
+need nginx wrk curl awk
 
-for tool in nginx wrk curl awk; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run scripts/install-peers.sh"
-done
-[[ $DURATION =~ ^[0-9]+$ && $WARMUP =~ ^[0-9]+$ ]] || die "DURATION and WARMUP are whole seconds"
-
-work=$(mktemp -d /tmp/portcullis-bench.XXXXXX)
-pids=()
-declare -A pid=()   # name -> pid of what spawn started
+work_dir bench
 failed=0
-# shellcheck disable=SC2317  # invoked by the trap
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  if [[ $KEEP_WORK == 1 || $failed != 0 ]]; then
-    log "configs and logs kept in $work"
-  else
-    rm -rf "$work"
-  fi
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
 
 # Raise the fd limit as far as allowed; haproxy's maxconn below stays well under it.
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
@@ -98,44 +72,37 @@ HAPROXY_MAXCONN=$(( $(ulimit -n) / 4 > 4096 ? 4096 : $(ulimit -n) / 4 ))
 
 # ---------------------------------------------------------------- processes --
 
-# spawn NAME CMD... : run in the background, output to $work/NAME.log
-spawn() {
-  local name=$1
-  shift
-  "$@" >"$work/$name.log" 2>&1 &
-  pids+=($!)
-  pid[$name]=$!
-}
-
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-
-# wait_port NAME PORT : wait up to 15 s for a listener; fail if NAME's process died
-wait_port() {
-  local name=$1 port=$2 i
-  for ((i = 0; i < 150; i++)); do
-    port_busy "$port" && return 0
-    kill -0 "${pid[$name]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  log "$name did not come up on 127.0.0.1:$port; its log:"
-  tail -n 20 "$work/$name.log" >&2 || true
-  return 1
-}
-
-as_root_user() { [[ $(id -u) == 0 ]] && echo "user root;"; true; }
-
-start_origin() {
-  mkdir -p "$work/origin"
-  cat >"$work/origin/nginx.conf" <<EOF
-$(as_root_user)
+# nginx_conf NAME: writes $work/NAME/nginx.conf, 2 workers with no access log
+# and long keep-alives, whose http block holds the lines on stdin.
+nginx_conf() {
+  mkdir -p "$work/$1"
+  {
+    [[ $(id -u) == 0 ]] && echo "user root;"
+    cat <<EOF
 worker_processes 2;
-pid $work/origin/nginx.pid;
-error_log $work/origin/error.log warn;
+pid $work/$1/nginx.pid;
+error_log $work/$1/error.log warn;
 events { worker_connections 8192; }
 http {
   access_log off;
   keepalive_requests 10000000;
   keepalive_timeout 300s;
+EOF
+    cat
+    echo "}"
+  } >"$work/$1/nginx.conf"
+}
+
+# spawn_nginx NAME PORT...: nginx on $work/NAME/nginx.conf, up on every PORT.
+spawn_nginx() {
+  local name=$1 port
+  shift
+  spawn "$name" nginx -p "$work/$name" -c "$work/$name/nginx.conf" -g 'daemon off;'
+  for port; do wait_port "$name" 127.0.0.1 "$port" || return 1; done
+}
+
+start_origin() {
+  nginx_conf origin <<EOF
   default_type text/plain;
   server {
     listen 127.0.0.1:$ORIGIN_H1 backlog=4096;
@@ -145,10 +112,8 @@ http {
     listen 127.0.0.1:$ORIGIN_H2 http2 backlog=4096;
     location / { return 200 "${BODY%$'\n'}\n"; }
   }
-}
 EOF
-  spawn origin nginx -p "$work/origin" -c "$work/origin/nginx.conf" -g 'daemon off;'
-  wait_port origin "$ORIGIN_H1" && wait_port origin "$ORIGIN_H2"
+  spawn_nginx origin "$ORIGIN_H1" "$ORIGIN_H2"
 }
 
 start_portcullis() {
@@ -202,64 +167,34 @@ policies:
   - policy.yaml
 accessLog: $PORTCULLIS_ACCESS_LOG
 EOF
-  RUST_LOG=$PORTCULLIS_LOG spawn portcullis "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
-  wait_ready portcullis 150
-}
-
-# wait_ready NAME TENTHS : wait for Portcullis (spawned as NAME) to report /ready
-wait_ready() {
-  local i
-  for ((i = 0; i < $2; i++)); do
-    curl -sf -o /dev/null "http://127.0.0.1:$PORTCULLIS_ADMIN/ready" && return 0
-    kill -0 "${pid[$1]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  log "$1 not ready (http://127.0.0.1:$PORTCULLIS_ADMIN/ready); its log:"
-  tail -n 20 "$work/$1.log" >&2 || true
-  return 1
+  spawn_portcullis portcullis "$work/portcullis/portcullis.yaml"
+  wait_ready portcullis "127.0.0.1:$PORTCULLIS_ADMIN"
 }
 
 # Instructions Portcullis executes in user space per request, all threads (the
-# access-log writer included), counted by callgrind over INSTRUCTIONS requests
-# after a warm-up. Unlike req/s on a shared machine this does not drift, so it
-# shows what a change to the proxy's own code saves; the kernel's share (TCP on
-# loopback, about half of the proxy's CPU time) is not counted.
+# access-log writer included), over INSTRUCTIONS requests after a warm-up; the
+# kernel's share (TCP on loopback, about half of the proxy's CPU time) is not
+# counted.
 count_instructions() {
   local proto out ir
-  kill "${pid[portcullis]}" 2>/dev/null && wait "${pid[portcullis]}" 2>/dev/null
-  RUST_LOG=$PORTCULLIS_LOG spawn callgrind valgrind --tool=callgrind \
-    --callgrind-out-file="$work/callgrind.out" \
-    "$PORTCULLIS_BIN" run --config "$work/portcullis/portcullis.yaml"
-  wait_ready callgrind 600 || return 1
+  callgrind_start "$work/portcullis/portcullis.yaml" "127.0.0.1:$PORTCULLIS_ADMIN" || return 1
   echo
   echo "Portcullis user-space instructions per request (callgrind, $INSTRUCTIONS requests, 16 connections)"
   for proto in $PROTOCOLS; do
     local url="http://127.0.0.1:${PORT_H1[portcullis]}$ALLOWED_PATH" flags=(--h1)
     [[ $proto == h2 ]] && url="http://127.0.0.1:${PORT_H2[portcullis]}$ALLOWED_PATH" flags=(-m"$STREAMS")
     h2load "${flags[@]}" -c16 -t1 -n 2000 "$url" >/dev/null
-    callgrind_control -z "${pid[callgrind]}" >/dev/null 2>&1
+    callgrind_zero
     out=$(h2load "${flags[@]}" -c16 -t1 -n "$INSTRUCTIONS" "$url")
     grep -q "$INSTRUCTIONS succeeded" <<<"$out" || { log "h2load under callgrind: $out"; return 1; }
-    rm -f "$work"/callgrind.out.*
-    callgrind_control -d "${pid[callgrind]}" >/dev/null 2>&1
-    ir=$(awk '/^summary:/ {print $2}' "$work"/callgrind.out.*)
+    ir=$(callgrind_total)
     printf '  %s: %d\n' "$proto" $((ir / INSTRUCTIONS))
   done
 }
 
 start_nginx() {
-  mkdir -p "$work/nginx"
   {
     cat <<EOF
-$(as_root_user)
-worker_processes 2;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log warn;
-events { worker_connections 8192; }
-http {
-  access_log off;
-  keepalive_requests 10000000;
-  keepalive_timeout 300s;
   upstream origin {
     server 127.0.0.1:$ORIGIN_H1;
     keepalive 256;
@@ -278,11 +213,9 @@ EOF
     cat <<'EOF'
     location / { return 403 "Access denied\n"; }
   }
-}
 EOF
-  } >"$work/nginx/nginx.conf"
-  spawn nginx nginx -p "$work/nginx" -c "$work/nginx/nginx.conf" -g 'daemon off;'
-  wait_port nginx "${PORT_H1[nginx]}"
+  } | nginx_conf nginx
+  spawn_nginx nginx "${PORT_H1[nginx]}"
 }
 
 start_haproxy() {
@@ -318,7 +251,7 @@ EOF
   } >"$work/haproxy.cfg"
   haproxy -c -q -f "$work/haproxy.cfg" || { log "haproxy rejected $work/haproxy.cfg"; return 1; }
   spawn haproxy haproxy -db -f "$work/haproxy.cfg"
-  wait_port haproxy "${PORT_H1[haproxy]}"
+  wait_port haproxy 127.0.0.1 "${PORT_H1[haproxy]}"
 }
 
 envoy_listener() { # NAME PORT CODEC CLUSTER
@@ -386,7 +319,7 @@ EOF
     envoy_cluster origin_h2 "$ORIGIN_H2" h2
   } >"$work/envoy.yaml"
   spawn envoy envoy -c "$work/envoy.yaml" --concurrency 2 --disable-hot-restart -l error
-  wait_port envoy "${PORT_H1[envoy]}"
+  wait_port envoy 127.0.0.1 "${PORT_H1[envoy]}"
 }
 
 # ------------------------------------------------------------ verification --
@@ -441,21 +374,6 @@ to_ms() {
     printf "%.3f", n }'
 }
 
-# tree_ticks PID: "user system" clock ticks used so far by PID and its descendants
-# (nginx's workers are children of its master; threads are in their process's count).
-tree_ticks() {
-  local pids=("$1") i=0
-  while ((i < ${#pids[@]})); do
-    # shellcheck disable=SC2207  # pids are words
-    pids+=($(pgrep -P "${pids[i]}" || true))
-    i=$((i + 1))
-  done
-  for i in "${pids[@]}"; do awk '{ print $14, $15 }' "/proc/$i/stat" 2>/dev/null || true; done |
-    awk '{ u += $1; s += $2 } END { print u + 0, s + 0 }'
-}
-TCK=$(getconf CLK_TCK)
-busy_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }   # all cores, busy
-
 # Each measurement writes "rps p50_ms p99_ms errors" to stdout.
 run_wrk() {
   local url=$1 out=$work/wrk.out rps p50 p99 errors
@@ -502,13 +420,13 @@ if [[ $PROTOCOLS == *h2* ]] && ! command -v h2load >/dev/null 2>&1; then
   PROTOCOLS=${PROTOCOLS//h2/}
 fi
 for port in "$ORIGIN_H1" "$ORIGIN_H2" "${PORT_H1[@]}" "${PORT_H2[@]}" "$PORTCULLIS_ADMIN" "$ENVOY_ADMIN"; do
-  port_busy "$port" && die "127.0.0.1:$port is in use (another benchmark running? PORT_BASE=N moves all ports)"
+  port_open 127.0.0.1 "$port" && die "127.0.0.1:$port is in use (another benchmark running? PORT_BASE=N moves all ports)"
 done
 
-load=$(cut -d' ' -f1 /proc/loadavg)
-if awk -v l="$load" 'BEGIN {exit !(l > 0.5)}'; then
-  log "WARNING: load average is $load before starting: other work shares the CPUs, numbers will be low and noisy"
+if [[ " $TARGETS " == *" portcullis "* ]]; then
+  portcullis_binary
 fi
+load_at_start
 log "work dir $work; DURATION=${DURATION}s WARMUP=${WARMUP}s CONNECTIONS=$CONNECTIONS STREAMS=$STREAMS"
 start_origin || die "the nginx origin did not start"
 
@@ -519,11 +437,7 @@ for target in $TARGETS; do
   case $target in
     direct) ;;
     portcullis)
-      if [[ ! -x $PORTCULLIS_BIN ]]; then
-        skip[portcullis]="no binary at $PORTCULLIS_BIN (cargo build --release -p portcullis, or set PORTCULLIS_BIN)"
-      else
-        start_portcullis || { skip[portcullis]="did not become ready, see $work/portcullis.log"; failed=1; }
-      fi ;;
+      start_portcullis || { skip[portcullis]="did not become ready, see $work/portcullis.log"; failed=1; } ;;
     nginx|haproxy|envoy)
       case $target in
         nginx) start_nginx ;;
@@ -552,8 +466,8 @@ for proto in $PROTOCOLS; do
     fi
     proc=${pid[$target]:-}
     [[ $target == direct ]] && proc=${pid[origin]}
-    read -r u0 s0 < <(tree_ticks "$proc")
-    b0=$(busy_ticks)
+    read -r u0 s0 < <(cpu_us "$proc")
+    read -r b0 _ < <(machine_us)
     if [[ $proto == h1 ]]; then
       url="http://127.0.0.1:${PORT_H1[$target]}$ALLOWED_PATH"
       log "$target h1: wrk -t1 -c$CONNECTIONS -d${DURATION}s $url"
@@ -563,13 +477,13 @@ for proto in $PROTOCOLS; do
       log "$target h2c: h2load -c$CONNECTIONS -m$STREAMS -t1 -D $DURATION $url"
       r=$(run_h2load "$url") || { note[$key]="FAILED: h2load did not finish"; failed=1; continue; }
     fi
-    read -r u1 s1 < <(tree_ticks "$proc")
-    b1=$(busy_ticks)
-    busy[$key]=$(awk -v b=$((b1 - b0)) -v k="$TCK" -v d=$((DURATION + WARMUP)) 'BEGIN { printf "%.2f", b / k / d }')
+    read -r u1 s1 < <(cpu_us "$proc")
+    read -r b1 _ < <(machine_us)
+    busy[$key]=$(awk -v b=$((b1 - b0)) -v d=$((DURATION + WARMUP)) 'BEGIN { printf "%.2f", b / 1e6 / d }')
     # The proxy's (for direct: the origin's) CPU per request in user space and in
     # the kernel, over the warm-up and the measured run together, at the measured rate.
-    cpu[$key]=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v k="$TCK" -v r="${r%% *}" -v d=$((DURATION + WARMUP)) \
-      'BEGIN { n = r * d; if (n > 0) printf "%.1f+%.1f", u / k / n * 1e6, s / k / n * 1e6; else print "-" }')
+    cpu[$key]=$(awk -v u=$((u1 - u0)) -v s=$((s1 - s0)) -v r="${r%% *}" -v d=$((DURATION + WARMUP)) \
+      'BEGIN { n = r * d; if (n > 0) printf "%.1f+%.1f", u / n, s / n; else print "-" }')
     result[$key]=$r
     log "  -> $r (req/s p50_ms p99_ms errors)"
   done
@@ -608,8 +522,8 @@ for proto in $PROTOCOLS; do
       continue
     fi
     read -r rps p50 p99 errors <<<"${result[$key]}"
-    ratio=$(awk -v a="$rps" -v b="${direct_rps:-0}" 'BEGIN {if (b > 0) printf "%.2fx", a / b; else print "-"}')
-    printf '%-24s %-11s %12.0f %9.3f %9.3f %10s %8s %15s %6s\n' "${label[$target]}" "$path" "$rps" "$p50" "$p99" "$ratio" \
+    vs_direct=$(ratio "$rps" "${direct_rps:-0}")
+    printf '%-24s %-11s %12.0f %9.3f %9.3f %10s %8s %15s %6s\n' "${label[$target]}" "$path" "$rps" "$p50" "$p99" "$vs_direct" \
       "$errors" "${cpu[$key]:--}" "${busy[$key]:--}"
   done
   p=${result["$proto portcullis"]:-}

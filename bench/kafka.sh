@@ -11,38 +11,28 @@
 #   MESSAGES=500000 SIZE=1024 TARGETS="direct portcullis" bash bench/kafka.sh
 #   ROUNDS=3 MESSAGES=1000000 CONSUME=0 bash bench/kafka.sh
 #   TARGETS="direct portcullis splice haproxy" bash bench/kafka.sh   # also kafka.spliceMinBytes on
-set -euo pipefail
+BENCH=bench
+# shellcheck source=SCRIPTDIR/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
-repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MESSAGES=${MESSAGES:-400000}      # records per throughput run
 SIZE=${SIZE:-1024}                # bytes per record
 LATENCY_COUNT=${LATENCY_COUNT:-2000}
 ROUNDS=${ROUNDS:-1}               # the targets alternate this many times; medians are reported
 CONSUME=${CONSUME:-1}             # 0: produce and latency only (consume is tansu-bound, ~20 s a run)
 TARGETS=${TARGETS:-"direct portcullis haproxy"}
-PORTCULLIS_BIN=${PORTCULLIS_BIN:-$repo/target/release/portcullis}
 TANSU_BIN=${TANSU_BIN:-$(command -v tansu || echo "$HOME/.cargo/bin/tansu")}
 PORT_BASE=${PORT_BASE:-29092}
 BROKER_IP=127.0.0.42
 
-log() { printf '[bench] %s\n' "$*" >&2; }
-die() { printf '[bench] ERROR: %s\n' "$*" >&2; exit 1; }
-for tool in kcat haproxy python3; do
-  command -v "$tool" >/dev/null 2>&1 || die "$tool is missing: run scripts/install-peers.sh"
-done
+need_whole MESSAGES SIZE LATENCY_COUNT ROUNDS CONSUME PORT_BASE
+need kcat haproxy python3
 [[ -x $TANSU_BIN ]] || die "tansu is missing: run scripts/install-peers.sh"
-[[ -x $PORTCULLIS_BIN ]] || die "no $PORTCULLIS_BIN: cargo build --release -p portcullis"
+if [[ " $TARGETS " == *" portcullis "* || " $TARGETS " == *" splice "* ]]; then
+  portcullis_binary
+fi
 
-work=$(mktemp -d /tmp/portcullis-kafka-bench.XXXXXX)
-pids=()
-cleanup() {
-  # The broker of the target being measured is started per target, not in
-  # pids: without this an error mid-target left `wait` waiting on it.
-  for p in "${pids[@]}" ${tansu:-}; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
+work_dir kafka-bench
 
 # kcat with the librdkafka inside the confluent-kafka wheel (Debian's 2.0.2
 # cannot talk to tansu).
@@ -50,17 +40,12 @@ lib=$(python3 -c "import confluent_kafka, glob, os; d = os.path.dirname(os.path.
 mkdir -p "$work/lib" && ln -s "$lib" "$work/lib/librdkafka.so.1"
 kcat() { LD_LIBRARY_PATH=$work/lib command kcat "$@"; }
 
-wait_port() {
-  local deadline=$((SECONDS + 20))
-  until (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; do
-    ((SECONDS < deadline)) || die "nothing listening on $1:$2"
-    sleep 0.1
-  done
-}
-
 broker_port=$PORT_BASE
 declare -A LISTEN=([direct]="$BROKER_IP:$broker_port" [portcullis]="127.0.0.1:$((PORT_BASE + 1))"
   [haproxy]="127.0.0.1:$((PORT_BASE + 2))" [splice]="127.0.0.1:$((PORT_BASE + 4))")
+for target in $TARGETS; do
+  [[ -n ${LISTEN[$target]:-} ]] || die "unknown target $target (direct portcullis splice haproxy)"
+done
 
 # ---- Portcullis: the topic policy for the client's identity -----------------------
 cat >"$work/policy.yaml" <<YAML
@@ -103,25 +88,23 @@ listen kafka
   server broker $BROKER_IP:$broker_port
 CFG
 
-RUST_LOG=warn "$PORTCULLIS_BIN" run --config "$work/portcullis.yaml" 2>"$work/portcullis.log" &
-pc_pid=$!
-pids+=($!)
+# Each proxy is spawned under its target's name.
+if [[ " $TARGETS " == *" portcullis "* ]]; then
+  spawn_portcullis portcullis "$work/portcullis.yaml"
+  wait_ready portcullis "127.0.0.1:$((PORT_BASE + 3))" || die "portcullis did not start"
+fi
 # "splice": the same, with large Produce record batches spliced (off by default).
-sp_pid=
 if [[ " $TARGETS " == *" splice "* ]]; then
   sed -e "s/port: $((PORT_BASE + 1))/port: $((PORT_BASE + 4))/" -e "s/^admin: .*/admin: 127.0.0.1:$((PORT_BASE + 5))/" \
     "$work/portcullis.yaml" >"$work/splice.yaml"
   echo "kafka: {spliceMinBytes: 131072}" >>"$work/splice.yaml"
-  RUST_LOG=warn "$PORTCULLIS_BIN" run --config "$work/splice.yaml" 2>"$work/splice.log" &
-  sp_pid=$!
-  pids+=($!)
-  wait_port 127.0.0.1 $((PORT_BASE + 4))
+  spawn_portcullis splice "$work/splice.yaml"
+  wait_ready splice "127.0.0.1:$((PORT_BASE + 5))" || die "portcullis (splice) did not start"
 fi
-haproxy -q -f "$work/haproxy.cfg" &
-hp_pid=$!
-pids+=($!)
-wait_port 127.0.0.1 $((PORT_BASE + 1))
-wait_port 127.0.0.1 $((PORT_BASE + 2))
+if [[ " $TARGETS " == *" haproxy "* ]]; then
+  spawn haproxy haproxy -q -f "$work/haproxy.cfg"
+  wait_port haproxy 127.0.0.1 $((PORT_BASE + 2)) || die "haproxy did not start"
+fi
 
 log "payload: $MESSAGES records of $SIZE bytes"
 python3 -c "
@@ -132,12 +115,7 @@ sys.stdout.buffer.write(line * $MESSAGES)
 mb=$(awk -v n="$MESSAGES" -v s="$SIZE" 'BEGIN { printf "%.1f", n * s / 1e6 }')
 
 now() { date +%s.%N; }
-# CPU seconds (user + system) a process has used so far.
-cpu_of() { awk '{ printf "%.2f", ($14 + $15) / 100 }' "/proc/$1/stat"; }
-# "total kernel" CPU seconds of a process, from one reading.
-split_of() { awk '{ printf "%.2f %.2f\n", ($14 + $15) / 100, $15 / 100 }' "/proc/$1/stat"; }
-# CPU seconds all cores have been busy so far (user, nice, system, irq, softirq, steal).
-busy_of() { awk -v k="$(getconf CLK_TCK)" '/^cpu / { printf "%.2f", ($2 + $3 + $4 + $7 + $8 + $9) / k }' /proc/stat; }
+secs() { awk -v us="$1" 'BEGIN { printf "%.2f", us / 1e6 }'; }   # secs MICROSECONDS
 # Context switches (voluntary + not) of all a process' threads so far.
 ctx_of() { cat /proc/"$1"/task/*/status | awk '/ctxt_switches/ { s += $2 } END { print s }'; }
 declare -A CPU_BROKER CPU_PROXY SYS_PROXY CTX_BROKER BUSY
@@ -150,10 +128,10 @@ for round in $(seq "$ROUNDS"); do
 for target in $TARGETS; do
   ((ROUNDS == 1)) || log "round $round of $ROUNDS"
   addr=${LISTEN[$target]}
-  "$TANSU_BIN" broker --storage-engine memory://tansu/ --listener-url "tcp://$BROKER_IP:$broker_port" \
-    --advertised-listener-url "tcp://$addr" >"$work/tansu-$target.log" 2>&1 &
-  tansu=$!
-  wait_port $BROKER_IP $broker_port
+  spawn "tansu-$target" "$TANSU_BIN" broker --storage-engine memory://tansu/ --listener-url "tcp://$BROKER_IP:$broker_port" \
+    --advertised-listener-url "tcp://$addr"
+  tansu=${pid[tansu-$target]}
+  wait_port "tansu-$target" "$BROKER_IP" "$broker_port" 200 || die "the tansu broker did not start"
   "$TANSU_BIN" topic create --broker "tcp://$BROKER_IP:$broker_port" --partitions 1 bench >/dev/null
   # The policy in force (through Portcullis): another topic is refused.
   if [[ $target == portcullis || $target == splice ]]; then
@@ -164,29 +142,26 @@ for target in $TARGETS; do
     grep -q "authorization failed" "$work/deny.txt" || die "unexpected denial: $(cat "$work/deny.txt")"
   fi
   log "$target: producing"
-  case $target in
-    portcullis) proxy_pid=$pc_pid ;;
-    splice) proxy_pid=$sp_pid ;;
-    haproxy) proxy_pid=$hp_pid ;;
-    *) proxy_pid= ;;
-  esac
-  cpu0=$(cpu_of "$tansu") px0=0 ps0=0
-  [[ -z $proxy_pid ]] || read -r px0 ps0 < <(split_of "$proxy_pid")
+  proxy_pid=${pid[$target]:-}
+  read -r bu0 bk0 < <(cpu_us "$tansu")
+  read -r pu0 pk0 < <(cpu_us ${proxy_pid:+"$proxy_pid"})
   ctx0=$(ctx_of "$tansu")
-  busy0=$(busy_of)
+  read -r busy0 _ < <(machine_us)
   t0=$(now)
   kcat -b "$addr" -P -t bench -l -X linger.ms=5 -X batch.num.messages=10000 -X queue.buffering.max.kbytes=1048576 \
     -X message.timeout.ms=60000 "$work/payload"
   t1=$(now)
   # Cores busy machine-wide while producing: near the machine's count, the run was CPU-bound.
-  BUSY[$target]=$(awk -v a="$busy0" -v b="$(busy_of)" -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", (b - a) / (t1 - t0) }')
-  CPU_BROKER[$target]=$(awk -v a="$cpu0" -v b="$(cpu_of "$tansu")" 'BEGIN { printf "%.2f", b - a }')
+  read -r busy1 _ < <(machine_us)
+  read -r bu1 bk1 < <(cpu_us "$tansu")
+  read -r pu1 pk1 < <(cpu_us ${proxy_pid:+"$proxy_pid"})
+  BUSY[$target]=$(awk -v b=$((busy1 - busy0)) -v t0="$t0" -v t1="$t1" 'BEGIN { printf "%.2f", b / 1e6 / (t1 - t0) }')
+  CPU_BROKER[$target]=$(secs $((bu1 + bk1 - bu0 - bk0)))
   keep ctx_broker "$target" $(($(ctx_of "$tansu") - ctx0))
   CPU_PROXY[$target]=- SYS_PROXY[$target]=-
   if [[ -n $proxy_pid ]]; then
-    read -r px1 ps1 < <(split_of "$proxy_pid")
-    CPU_PROXY[$target]=$(awk -v a="$px0" -v b="$px1" 'BEGIN { printf "%.2f", b - a }')
-    SYS_PROXY[$target]=$(awk -v a="$ps0" -v b="$ps1" 'BEGIN { printf "%.2f", b - a }')
+    CPU_PROXY[$target]=$(secs $((pu1 + pk1 - pu0 - pk0)))
+    SYS_PROXY[$target]=$(secs $((pk1 - pk0)))
   fi
   t2=$(now)
   if ((CONSUME)); then
@@ -197,7 +172,7 @@ for target in $TARGETS; do
   fi
   log "$target: latency"
   lat=$(python3 "$repo/bench/kafka_latency.py" "$addr" bench "$LATENCY_COUNT")
-  kill "$tansu"; wait "$tansu" 2>/dev/null || true
+  stop "tansu-$target"
   keep prod "$target" "$(awk -v a="$t0" -v b="$t1" -v m="$mb" 'BEGIN { printf "%.1f", m / (b - a) }')"
   if ((CONSUME)); then
     keep cons "$target" "$(awk -v a="$t1" -v b="$t2" -v m="$mb" 'BEGIN { printf "%.1f", m / (b - a) }')"
@@ -220,7 +195,6 @@ for target in $TARGETS; do
   CTX_BROKER[$target]=$(median <<<"${ALL["ctx_broker $target"]}")
 done
 
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2fx", a / b; else print "-" }'; }
 printf '\n%-11s %12s %12s %8s %12s %12s %8s %9s %9s %11s\n' target "produce MB/s" "records/s" "vs dir" "consume MB/s" "records/s" "vs dir" "p50 ms" "p99 ms" "+p99 ms"
 for target in $TARGETS; do
   printf '%-11s %12s %12s %8s %12s %12s %8s %9s %9s %11s\n' "$target" \

@@ -5,13 +5,13 @@ use std::io::Read;
 use std::net::TcpStream;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::{Buf, Bytes, BytesMut};
 use kafka_protocol::messages::{ApiKey, RequestHeader, RequestKind, ResponseHeader, ResponseKind};
 use kafka_protocol::protocol::{Decodable, Encodable, StrBytes};
 
-use crate::{run_ok, workspace_root, Netns, Proc};
+use crate::{poll, run_ok, workspace_root, Netns, Proc};
 
 /// The tansu binary: on PATH or where `cargo install` puts it.
 pub fn tansu_bin() -> PathBuf {
@@ -182,17 +182,13 @@ fn run_kcat(mut cmd: Command, args: &[&str], stdin: &[u8]) -> (i32, String, Stri
     let stderr = drain(Box::new(child.stderr.take().unwrap()));
     // Polled rather than waited on, so that the child is killed by its
     // handle (never by a pid that may have been reused) when it overstays.
-    let deadline = Instant::now() + Duration::from_secs(40);
-    let status = loop {
-        match child.try_wait().expect("wait for kcat") {
-            Some(status) => break status,
-            None if Instant::now() >= deadline => {
-                let _ = child.kill();
-                break child.wait().expect("wait for killed kcat");
-            }
-            None => std::thread::sleep(Duration::from_millis(20)),
-        }
-    };
+    let exited = poll(Duration::from_secs(40), || {
+        child.try_wait().expect("wait for kcat")
+    });
+    let status = exited.unwrap_or_else(|| {
+        let _ = child.kill();
+        child.wait().expect("wait for killed kcat")
+    });
     let _ = writer.join();
     (
         status.code().unwrap_or(-1),

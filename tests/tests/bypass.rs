@@ -12,46 +12,25 @@ use std::time::{Duration, Instant};
 use portcullis_tests::h2raw::{self, frame, Client};
 use portcullis_tests::*;
 
-const ORIGIN_IP: [u8; 4] = [127, 0, 0, 10];
-
 /// Portcullis on a fresh port in front of `origin` (127.0.0.10), with
 /// `policy` (`{origin}` replaced by its port) and `extra` config lines.
 fn proxy(origin: u16, policy: &str, extra: &str) -> (Portcullis, SocketAddr) {
     let port = free_port();
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {port}, direction: ingress, upstream: "127.0.0.10:{origin}"}}
-endpoints:
-  - {{id: 1, ips: [127.0.0.10], labels: {{app: origin}}}}
-policies: [policy.yaml]
-{extra}
-"#
-    );
     let policy = policy.replace("{origin}", &origin.to_string());
-    let pc = Portcullis::start(&config, &[("policy.yaml", &policy)]);
+    let pc = Portcullis::start(
+        &Config::front(port, origin, "origin")
+            .policy(policy)
+            .set(extra),
+    );
     pc.wait_ready();
     (pc, SocketAddr::from(([127, 0, 0, 1], port)))
 }
 
-fn http_policy(rules: &str) -> String {
-    format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: origin}}
-spec:
-  endpointSelector: {{matchLabels: {{app: origin}}}}
-  ingress:
-  - fromEntities: [all]
-    toPorts:
-    - ports: [{{port: "{{origin}}", protocol: TCP}}]
-      rules:
-        http:
-{rules}
-"#
-    )
+/// Anyone may send the HTTP requests `rules` allow to the origin's port.
+fn http_policy(rules: &[String]) -> String {
+    Cnp::new("origin", "origin")
+        .allow_http(ANYONE, "{origin}", rules)
+        .to_string()
 }
 
 /// An nginx origin that logs every request it gets as
@@ -110,7 +89,7 @@ struct UpgradeOrigin {
 
 impl UpgradeOrigin {
     fn start(rogue: bool) -> UpgradeOrigin {
-        let listener = TcpListener::bind(SocketAddr::from((ORIGIN_IP, 0))).unwrap();
+        let listener = TcpListener::bind((ORIGIN_IP, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let received = Arc::new(Mutex::new(Vec::new()));
         let log = received.clone();
@@ -160,8 +139,9 @@ impl UpgradeOrigin {
     }
 }
 
-const PUBLIC_GET: &str = r#"        - method: GET
-          path: "/public/.*""#;
+fn public_get() -> Vec<String> {
+    vec![http_rule("GET", "/public/.*")]
+}
 
 /// Reads one response head (and nothing more) from `s`.
 fn read_head(s: &mut TcpStream) -> String {
@@ -200,7 +180,7 @@ fn h2c_followup(path: &str) -> Vec<u8> {
 #[test]
 fn h2c_upgrade_is_not_relayed_and_what_follows_never_reaches_the_origin() {
     let origin = UpgradeOrigin::start(false);
-    let (pc, addr) = proxy(origin.port, &http_policy(PUBLIC_GET), "");
+    let (pc, addr) = proxy(origin.port, &http_policy(&public_get()), "");
     let mut s = TcpStream::connect(addr).unwrap();
     s.write_all(
         b"GET /public/a HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\n\
@@ -235,7 +215,7 @@ fn h2c_upgrade_is_not_relayed_and_what_follows_never_reaches_the_origin() {
 #[test]
 fn a_101_nobody_asked_for_is_an_upstream_error() {
     let origin = UpgradeOrigin::start(true);
-    let (pc, addr) = proxy(origin.port, &http_policy(PUBLIC_GET), "");
+    let (pc, addr) = proxy(origin.port, &http_policy(&public_get()), "");
     // A plain request, and a WebSocket upgrade answered with h2c.
     for req in [
         &b"GET /public/a HTTP/1.1\r\nHost: x\r\n\r\n"[..],
@@ -264,14 +244,14 @@ fn a_101_nobody_asked_for_is_an_upstream_error() {
 #[test]
 fn h2c_cannot_be_configured_as_an_allowed_upgrade() {
     let origin = UpgradeOrigin::start(false);
-    let port = free_port();
-    let config = format!(
-        "admin: {{admin}}\nlisteners:\n  - {{port: {port}, direction: ingress, upstream: \"127.0.0.10:{}\"}}\nhttp: {{upgrades: [websocket, h2c]}}\n",
-        origin.port
-    );
+    let config = Config::new()
+        .listener(
+            Listener::ingress(free_port()).upstream(format_args!("{ORIGIN_IP}:{}", origin.port)),
+        )
+        .set("http: {upgrades: [websocket, h2c]}");
     let dir = TempDir::new().unwrap();
     let path = dir.path().join("c.yaml");
-    std::fs::write(&path, config.replace("{admin}", "127.0.0.1:0")).unwrap();
+    std::fs::write(&path, config.yaml().replace("{admin}", "127.0.0.1:0")).unwrap();
     let out = std::process::Command::new(portcullis_bin())
         .arg("run")
         .arg("--config")
@@ -300,16 +280,11 @@ fn assert_statuses(addr: SocketAddr, cases: &[(&[u8], &str)]) {
 }
 
 fn host_policy() -> String {
-    http_policy(
-        r#"        - method: GET
-          path: "/.*"
-          host: "public\\.example"
-        - method: GET
-          path: "/token"
-          headers: ["X-Token: yes"]
-        - method: POST
-          path: "/upload""#,
-    )
+    http_policy(&[
+        r#"{method: GET, path: "/.*", host: "public\\.example"}"#.to_string(),
+        r#"{method: GET, path: "/token", headers: ["X-Token: yes"]}"#.to_string(),
+        http_rule("POST", "/upload"),
+    ])
 }
 
 #[test]
@@ -596,27 +571,10 @@ fn every_dropped_access_log_event_is_counted() {
         });
     }
     let port = free_port();
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {port}, direction: ingress, upstream: "127.0.0.10:9"}}
-endpoints:
-  - {{id: 1, ips: [127.0.0.10], labels: {{app: origin}}}}
-policies: [policy.yaml]
-"#
-    );
     // Nobody is allowed in: every connection is refused and logged.
-    let policy = r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: nobody}
-spec:
-  endpointSelector: {matchLabels: {app: origin}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: nobody}}]
-"#;
-    let pc = Portcullis::start_in_dir(dir, &config, &[("policy.yaml", policy)]).start();
+    let policy = Cnp::new("nobody", "origin").allow(&from_app("nobody"));
+    let config = Config::front(port, 9, "origin").policy(policy);
+    let pc = Portcullis::start_in_dir(dir, &config).start();
     pc.wait_ready();
     let mut reader = rx.recv_timeout(Duration::from_secs(10)).unwrap();
     let addr = SocketAddr::from(([127, 0, 0, 1], port));

@@ -11,55 +11,39 @@ pub struct Echo {
     pub origin: u16,
 }
 
-pub const ECHO_POLICY: &str = r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: echo}
-spec:
-  endpointSelector: {matchLabels: {app: echo}}
-  ingress:
-  - fromEntities: [all]
-    toPorts:
-    - ports: [{port: "{origin}", protocol: TCP}]
-      rules:
-        http:
-        - method: GET
-          path: "/public/.*"
-        - method: POST
-          path: "/upload"
-"#;
+/// GET `/public/.*` and POST `/upload`, for anyone, on the origin's port.
+pub fn echo_policy(origin: u16) -> String {
+    Cnp::new("echo", "echo")
+        .allow_http(
+            ANYONE,
+            origin,
+            &[http_rule("GET", "/public/.*"), http_rule("POST", "/upload")],
+        )
+        .to_string()
+}
 
-pub fn echo_with(policy: &str) -> Echo {
+/// Behind a ready Portcullis enforcing `policy(origin port)`.
+pub fn echo_with(policy: impl FnOnce(u16) -> String) -> Echo {
     let e = echo_unready(policy);
     e.pc.wait_ready();
     e
 }
 
 /// Like `echo_with`, without waiting for `/ready`.
-pub fn echo_unready(policy: &str) -> Echo {
+pub fn echo_unready(policy: impl FnOnce(u16) -> String) -> Echo {
     let origin = free_port();
     let nginx = Nginx::start(
-        &format!(
-            r#"server {{ listen 127.0.0.10:{origin};
-                 location / {{ return 200 "$request_method $request_uri\n"; }}
-                 location = /upload {{ proxy_pass http://127.0.0.10:{origin}/echo-length; }}
-                 location = /echo-length {{ return 200 "length=$http_content_length\n"; }} }}"#
+        &echo_server(
+            format_args!("{ORIGIN_IP}:{origin}"),
+            &format!(
+                r#"location = /upload {{ proxy_pass http://{ORIGIN_IP}:{origin}/echo-length; }}
+                   location = /echo-length {{ return 200 "length=$http_content_length\n"; }}"#
+            ),
         ),
         &[origin],
     );
     let port = free_port();
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {port}, direction: ingress, upstream: "127.0.0.10:{origin}"}}
-endpoints:
-  - {{id: 1, ips: [127.0.0.10], labels: {{app: echo}}}}
-policies: [policy.yaml]
-"#
-    );
-    let policy = policy.replace("{origin}", &origin.to_string());
-    let pc = Portcullis::start(&config, &[("policy.yaml", &policy)]);
+    let pc = Portcullis::start(&Config::front(port, origin, "echo").policy(policy(origin)));
     Echo {
         pc,
         nginx,
@@ -69,7 +53,7 @@ policies: [policy.yaml]
 }
 
 pub fn echo() -> Echo {
-    echo_with(ECHO_POLICY)
+    echo_with(echo_policy)
 }
 
 impl Echo {

@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use portcullis_tests::dns::{dig, Dnsmasq};
-use portcullis_tests::{curl, free_port, portcullis_bin, Nginx, Portcullis};
+use portcullis_tests::{
+    curl, free_port, portcullis_bin, wait_for, Config, Listener, Nginx, Portcullis,
+};
 
 const CLIENT: &str = "127.0.0.93";
 
@@ -34,19 +36,23 @@ fn records() -> Vec<(&'static str, &'static str)> {
     ]
 }
 
-/// The endpoint, kube-dns's identity, one DNS listener and any extra YAML.
-fn config(dns_port: u16, upstream: SocketAddr, extra: &str) -> String {
-    format!(
-        "admin: \"{{admin}}\"\n\
-         listeners:\n\
-         - name: dns\n  address: 127.0.0.92\n  port: {dns_port}\n  direction: egress\n  protocol: dns\n  upstream: \"{upstream}\"\n\
-         endpoints:\n\
-         - id: 1\n  ips: [{CLIENT}]\n  labels: {{org: empire, class: mediabot}}\n\
-         identities:\n\
-         - id: 100\n  namespace: kube-system\n  labels: {{k8s-app: kube-dns}}\n  cidrs: [\"{}/32\"]\n\
-         policies: [policy.yaml]\n{extra}",
-        upstream.ip()
-    )
+/// The endpoint, kube-dns's identity and one DNS listener.
+fn config(dns_port: u16, upstream: SocketAddr) -> Config {
+    Config::new()
+        .listener(
+            Listener::egress(dns_port)
+                .name("dns")
+                .address("127.0.0.92")
+                .protocol("dns")
+                .upstream(upstream),
+        )
+        .endpoint(1, CLIENT, "org: empire, class: mediabot")
+        .identity_in(
+            "kube-system",
+            100,
+            "k8s-app: kube-dns",
+            &format!("{}/32", upstream.ip()),
+        )
 }
 
 /// Cilium's DNS demo policy with `dns` as the rule list, plus `more` egress rules.
@@ -73,10 +79,11 @@ fn proxy(port: u16) -> SocketAddr {
 /// and the listener's port.
 fn start_proxy(upstream: SocketAddr, dns_extra: &str, dns_rule: &str) -> (Portcullis, u16) {
     let port = free_port();
-    let pc = Portcullis::start(
-        &config(port, upstream, dns_extra),
-        &[("policy.yaml", &policy(dns_rule, upstream.port(), ""))],
-    );
+    let pc = Portcullis::start(&config(port, upstream).set(dns_extra).policy(policy(
+        dns_rule,
+        upstream.port(),
+        "",
+    )));
     pc.wait_ready();
     (pc, port)
 }
@@ -113,15 +120,9 @@ fn cilium_dns_demo_match_name_then_match_pattern() {
         policy("        - matchPattern: \"*.github.com\"\n", up.port(), ""),
     )
     .unwrap();
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while dig(CLIENT, proxy(port), "support.github.com", &[]).status != "NOERROR" {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "pattern never applied:\n{}",
-            pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    pc.wait_until("the pattern to apply", Duration::from_secs(10), || {
+        dig(CLIENT, proxy(port), "support.github.com", &[]).status == "NOERROR"
+    });
     assert_eq!(
         dig(CLIENT, proxy(port), "api.github.com", &[]).status,
         "NOERROR"
@@ -179,7 +180,7 @@ fn name_error_mode_answers_nxdomain() {
 }
 
 /// An egress HTTP listener per name address, toFQDNs allowing api.github.com.
-fn fqdn_setup(ttl: u32, extra: &str) -> (Dnsmasq, Nginx, u16, u16, u16, String, String) {
+fn fqdn_setup(ttl: u32) -> (Dnsmasq, Nginx, u16, u16, u16, Config) {
     let up = upstream_addr();
     let dnsmasq = Dnsmasq::start(up, &records(), ttl);
     let web = free_port();
@@ -194,14 +195,12 @@ fn fqdn_setup(ttl: u32, extra: &str) -> (Dnsmasq, Nginx, u16, u16, u16, String, 
         Duration::from_secs(10),
     );
     let (dns_port, to_api, to_support) = (free_port(), free_port(), free_port());
-    let cfg = config(dns_port, up, extra).replace(
-        "endpoints:",
-        &format!(
-            "- name: to-api\n  address: 127.0.0.92\n  port: {to_api}\n  direction: egress\n  upstream: \"127.0.0.81:{web}\"\n\
-             - name: to-support\n  address: 127.0.0.92\n  port: {to_support}\n  direction: egress\n  upstream: \"127.0.0.82:{web}\"\n\
-             endpoints:"
-        ),
-    );
+    let to = |name: &str, port: u16, ip: &str| {
+        Listener::egress(port)
+            .name(name)
+            .address("127.0.0.92")
+            .upstream(format_args!("{ip}:{web}"))
+    };
     let more = format!(
         "\x20 - toFQDNs:\n    - matchName: \"api.github.com\"\n\
          \x20   toPorts:\n    - ports:\n      - port: \"{web}\"\n        protocol: TCP\n      rules:\n        http:\n        - method: GET\n"
@@ -211,7 +210,11 @@ fn fqdn_setup(ttl: u32, extra: &str) -> (Dnsmasq, Nginx, u16, u16, u16, String, 
         up.port(),
         &more,
     );
-    (dnsmasq, nginx, dns_port, to_api, to_support, cfg, pol)
+    let cfg = config(dns_port, up)
+        .listener(to("to-api", to_api, "127.0.0.81"))
+        .listener(to("to-support", to_support, "127.0.0.82"))
+        .policy(pol);
+    (dnsmasq, nginx, dns_port, to_api, to_support, cfg)
 }
 
 fn get(port: u16) -> u16 {
@@ -221,8 +224,8 @@ fn get(port: u16) -> u16 {
 
 #[test]
 fn to_fqdns_allows_harvested_addresses_while_their_ttl_lasts() {
-    let (_dnsmasq, _nginx, dns_port, to_api, to_support, cfg, pol) = fqdn_setup(3, "");
-    let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
+    let (_dnsmasq, _nginx, dns_port, to_api, to_support, cfg) = fqdn_setup(3);
+    let pc = Portcullis::start(&cfg);
     pc.wait_ready();
 
     // Before any lookup the address is just WORLD: denied.
@@ -259,12 +262,12 @@ fn to_fqdns_allows_harvested_addresses_while_their_ttl_lasts() {
 
 #[test]
 fn cache_survives_a_restart() {
-    let (_dnsmasq, _nginx, dns_port, to_api, _to_support, cfg, pol) = fqdn_setup(3600, "");
+    let (_dnsmasq, _nginx, dns_port, to_api, _to_support, cfg) = fqdn_setup(3600);
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("fqdn-cache.json");
-    let cfg = format!("{cfg}dns:\n  cacheFile: \"{}\"\n", file.display());
+    let cfg = cfg.set(format_args!("dns:\n  cacheFile: \"{}\"", file.display()));
     {
-        let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
+        let pc = Portcullis::start(&cfg);
         pc.wait_ready();
         assert_eq!(
             dig(CLIENT, proxy(dns_port), "api.github.com", &[]).status,
@@ -272,21 +275,14 @@ fn cache_survives_a_restart() {
         );
         assert_eq!(get(to_api), 200);
         // Saved within a second of the change.
-        let deadline = std::time::Instant::now() + Duration::from_secs(5);
-        while !std::fs::read_to_string(&file)
-            .unwrap_or_default()
-            .contains("api.github.com.")
-        {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "cache never saved:\n{}",
-                pc.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        pc.wait_until("the cache to be saved", Duration::from_secs(5), || {
+            std::fs::read_to_string(&file)
+                .unwrap_or_default()
+                .contains("api.github.com.")
+        });
     }
     // A new process: no lookup yet, and the address is allowed at once.
-    let pc = Portcullis::start(&cfg, &[("policy.yaml", &pol)]);
+    let pc = Portcullis::start(&cfg);
     pc.wait_ready();
     assert_eq!(get(to_api), 200, "{}", pc.log());
     let out = std::process::Command::new(portcullis_bin())
@@ -732,15 +728,9 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
     let port = free_port();
     // The files allow every name; the agent's stream overrides them.
     let pc = Portcullis::start(
-        &config(
-            port,
-            up,
-            &format!("dns:\n  fqdnData: \"http://{agent_addr}\"\n"),
-        ),
-        &[(
-            "policy.yaml",
-            &policy("        - matchPattern: \"*\"\n", up.port(), ""),
-        )],
+        &config(port, up)
+            .set(format_args!("dns:\n  fqdnData: \"http://{agent_addr}\""))
+            .policy(policy("        - matchPattern: \"*\"\n", up.port(), "")),
     );
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(pc.admin_get("/ready").0, 503, "ready before any DNS policy");
@@ -769,10 +759,7 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
         }],
     };
     states_tx.send(state("req-1", "api.github.com")).unwrap();
-    let ack = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), acks.recv()).await })
-        .expect("an ACK")
-        .unwrap();
+    let ack = wait_for(&rt, "an ACK", Duration::from_secs(10), acks.recv()).unwrap();
     assert_eq!(ack.request_id, "req-1");
     assert_eq!(ack.response(), ResponseCode::NoError);
     pc.wait_ready();
@@ -783,10 +770,7 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
         dig(CLIENT, proxy(port), "support.github.com", &[]).status,
         "REFUSED"
     );
-    let m = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), mappings.recv()).await })
-        .expect("a mapping")
-        .unwrap();
+    let m = wait_for(&rt, "a mapping", Duration::from_secs(10), mappings.recv()).unwrap();
     assert_eq!(m.fqdn, "api.github.com.");
     assert_eq!(m.record_ip, vec![vec![127, 0, 0, 81]]);
     assert!(m.ttl > 0 && m.ttl <= 60, "{}", m.ttl);
@@ -801,10 +785,7 @@ fn agent_streams_dns_policy_and_receives_fqdn_mappings() {
 
     // A state that does not compile is refused and the last good one stays.
     states_tx.send(state("req-2", "bad/name")).unwrap();
-    let ack = rt
-        .block_on(async { tokio::time::timeout(Duration::from_secs(10), acks.recv()).await })
-        .expect("an ACK")
-        .unwrap();
+    let ack = wait_for(&rt, "an ACK", Duration::from_secs(10), acks.recv()).unwrap();
     assert_eq!(ack.request_id, "req-2");
     assert_eq!(ack.response(), ResponseCode::ErrorInvalidArgument);
     assert_eq!(

@@ -13,36 +13,17 @@ fn grpc_allowed_method_succeeds_and_denied_gets_status_7() {
         &["--port", &server_port.to_string(), "--host", "127.0.0.5"],
     );
     let port = free_port();
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {port}, direction: ingress, upstream: "127.0.0.5:{server_port}"}}
-endpoints:
-  - {{id: 5, ips: [127.0.0.5], labels: {{app: echo-grpc}}}}
-identities:
-  - {{id: 500, labels: {{app: client}}, cidrs: [127.0.0.1/32]}}
-policies: [policy.yaml]
-"#
+    let policy = Cnp::new("grpc", "echo-grpc").allow_http(
+        &from_app("client"),
+        server_port,
+        &[http_rule("POST", "/demo.Echo/Allowed")],
     );
-    let policy = format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: grpc}}
-spec:
-  endpointSelector: {{matchLabels: {{app: echo-grpc}}}}
-  ingress:
-  - fromEndpoints: [{{matchLabels: {{app: client}}}}]
-    toPorts:
-    - ports: [{{port: "{server_port}", protocol: TCP}}]
-      rules:
-        http:
-        - method: POST
-          path: "/demo.Echo/Allowed"
-"#
-    );
-    let pc = Portcullis::start(&config, &[("policy.yaml", &policy)]);
+    let config = Config::new()
+        .listener(Listener::ingress(port).upstream(format_args!("127.0.0.5:{server_port}")))
+        .endpoint(5, "127.0.0.5", "app: echo-grpc")
+        .identity(500, "app: client", "127.0.0.1/32")
+        .policy(policy);
+    let pc = Portcullis::start(&config);
     pc.wait_ready();
     let target = format!("127.0.0.1:{port}");
     let (code, out) = python_run(
@@ -73,34 +54,16 @@ fn websocket_upgrade_passes_when_allowed() {
         &["--port", &ws_port.to_string(), "--host", "127.0.0.6"],
     );
     let port = free_port();
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {port}, direction: ingress, upstream: "127.0.0.6:{ws_port}"}}
-endpoints:
-  - {{id: 6, ips: [127.0.0.6], labels: {{app: ws}}}}
-policies: [policy.yaml]
-"#
+    let policy = Cnp::new("ws", "ws").allow_http(
+        "fromEntities: [world]",
+        ws_port,
+        &[http_rule("GET", "/chat")],
     );
-    let policy = format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: ws}}
-spec:
-  endpointSelector: {{matchLabels: {{app: ws}}}}
-  ingress:
-  - fromEntities: [world]
-    toPorts:
-    - ports: [{{port: "{ws_port}", protocol: TCP}}]
-      rules:
-        http:
-        - method: GET
-          path: "/chat"
-"#
-    );
-    let pc = Portcullis::start(&config, &[("policy.yaml", &policy)]);
+    let config = Config::new()
+        .listener(Listener::ingress(port).upstream(format_args!("127.0.0.6:{ws_port}")))
+        .endpoint(6, "127.0.0.6", "app: ws")
+        .policy(policy);
+    let pc = Portcullis::start(&config);
     pc.wait_ready();
     let (code, out) = python_run(
         "ws_client.py",

@@ -24,7 +24,7 @@ use kafka_protocol::messages::{
 };
 use kafka_protocol::protocol::StrBytes;
 use portcullis_tests::kafka::{frame, kafka_client_in, kcat, kcat_in, read_response, Tansu};
-use portcullis_tests::{free_port, require_root, Netns, Portcullis};
+use portcullis_tests::{free_port, require_root, Config, Listener, Netns, Portcullis};
 
 const EXAMPLE: &str = include_str!("../../examples/kafka/portcullis.yaml");
 const POLICY: &str = include_str!("../../examples/kafka/policy.yaml");
@@ -64,7 +64,7 @@ fn demo() -> Demo {
     let tansu = Tansu::start_in(&node, "127.0.0.1:9092", "10.79.0.1:9092");
     tansu.create_topic("empire-announce", 1);
     tansu.create_topic("deathstar-plans", 1);
-    let pc = Portcullis::start_in(&node, EXAMPLE, &[("policy.yaml", POLICY)]);
+    let pc = Portcullis::start_in(&node, &Config::verbatim(EXAMPLE).policy(POLICY));
     Demo {
         node,
         hq,
@@ -260,7 +260,7 @@ fn cilium_kafka_demo() {
 
 // ---- Raw-protocol tests on loopback (no root) --------------------------------
 
-fn loopback_config(broker: &str, port: u16) -> String {
+fn loopback_config(broker: &str, port: u16) -> Config {
     loopback_config_as(broker, port, "empire-outpost", 1_048_576, 0)
 }
 
@@ -272,26 +272,21 @@ fn loopback_config_as(
     client: &str,
     max_frame: usize,
     splice_min: usize,
-) -> String {
-    format!(
-        r#"
-admin: "{{admin}}"
-listeners:
-  - name: kafka
-    address: 127.0.0.1
-    port: {port}
-    direction: ingress
-    protocol: tcp
-    upstream: {broker}
-endpoints:
-  - {{id: 4001, ips: [{ip}], labels: {{app: kafka}}}}
-identities:
-  - {{id: 21002, labels: {{app: {client}}}, cidrs: [127.0.0.1/32]}}
-policies: [policy.yaml]
-kafka: {{maxFrameBytes: {max_frame}, spliceMinBytes: {splice_min}}}
-"#,
-        ip = broker.split(':').next().unwrap()
-    )
+) -> Config {
+    let ip = broker.split(':').next().unwrap();
+    Config::new()
+        .listener(
+            Listener::ingress(port)
+                .name("kafka")
+                .address("127.0.0.1")
+                .protocol("tcp")
+                .upstream(broker),
+        )
+        .endpoint(4001, ip, "app: kafka")
+        .identity(21002, &format!("app: {client}"), "127.0.0.1/32")
+        .set(format_args!(
+            "kafka: {{maxFrameBytes: {max_frame}, spliceMinBytes: {splice_min}}}"
+        ))
 }
 
 fn produce(topic: &'static str, acks: i16) -> RequestKind {
@@ -319,7 +314,7 @@ fn loopback(ip: &str) -> Loopback {
     let broker = format!("{ip}:9092");
     let port = free_port();
     let config = loopback_config(&broker, port);
-    loopback_with(&broker, port, &config, POLICY, &broker)
+    loopback_with(&broker, port, config, POLICY, &broker)
 }
 
 /// A broker at `broker` advertising `advertised`, Portcullis on
@@ -327,14 +322,14 @@ fn loopback(ip: &str) -> Loopback {
 fn loopback_with(
     broker: &str,
     port: u16,
-    config: &str,
+    config: Config,
     policy: &str,
     advertised: &str,
 ) -> Loopback {
     let tansu = Tansu::start(broker, advertised);
     tansu.create_topic("empire-announce", 1);
     tansu.create_topic("deathstar-plans", 1);
-    let pc = Portcullis::start(config, &[("policy.yaml", policy)]);
+    let pc = Portcullis::start(&config.policy(policy));
     pc.wait_ready();
     let listener = SocketAddr::from(([127, 0, 0, 1], port));
     portcullis_tests::wait_for_port(listener, Duration::from_secs(10));
@@ -528,34 +523,20 @@ fn a_policy_update_judges_the_next_request_on_an_open_connection() {
         "{POLICY}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: outposts-announce}}\nspec:\n  endpointSelector: {{matchLabels: {{app: kafka}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: empire-outpost}}}}]\n    toPorts:\n    - ports: [{{port: \"9092\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: produce, topic: empire-announce}}]\n"
     );
     std::fs::write(l.pc.path("policy.yaml"), edited).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let mut c = 2;
     // Same connection: the next request is judged under the new policy.
-    // (An empty record set is a broker-side error other than 29.)
-    while produce_error(&mut s, c) == 29 {
-        assert!(
-            Instant::now() < deadline,
-            "update not applied:\n{}",
-            l.pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
+    // (An empty record set is a broker-side error other than 29.) Each try
+    // is a request with the next correlation ID.
+    let mut c = 1;
+    l.pc.wait_until("the update to apply", Duration::from_secs(10), || {
         c += 1;
-    }
+        produce_error(&mut s, c) != 29
+    });
     // And back: removing the rule denies again, still on that connection.
     std::fs::write(l.pc.path("policy.yaml"), POLICY).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    l.pc.wait_until("the revert to apply", Duration::from_secs(10), || {
         c += 1;
-        if produce_error(&mut s, c) == 29 {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "revert not applied:\n{}",
-            l.pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+        produce_error(&mut s, c) == 29
+    });
 }
 
 #[test]
@@ -571,7 +552,7 @@ fn large_produce_batches_are_spliced_and_arrive_intact() {
     let policy = format!(
         "{POLICY}\n---\napiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {{name: hq-reads}}\nspec:\n  endpointSelector: {{matchLabels: {{app: kafka}}}}\n  ingress:\n  - fromEndpoints: [{{matchLabels: {{app: empire-hq}}}}]\n    toPorts:\n    - ports: [{{port: \"9092\", protocol: TCP}}]\n      rules:\n        kafka: [{{role: consume, topic: deathstar-plans}}]\n"
     );
-    let l = loopback_with(broker, port, &config, &policy, &via);
+    let l = loopback_with(broker, port, config, &policy, &via);
     const N: usize = 20_000;
     let payload: String = (0..N)
         .map(|i| format!("{i:06}-{}\n", "x".repeat(992)))

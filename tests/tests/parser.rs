@@ -9,7 +9,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kafka_protocol::messages::produce_request::{PartitionProduceData, TopicProduceData};
 use kafka_protocol::messages::{
@@ -26,16 +26,10 @@ use portcullis_xds::Path as XdsPath;
 /// An nginx origin on 127.0.0.10:`port` for each of `ports` that echoes the
 /// request line and logs every request it receives to `log`.
 fn origin(ports: &[u16], log: &Path) -> Nginx {
+    let access_log = format!("access_log {};", log.display());
     let servers: String = ports
         .iter()
-        .map(|p| {
-            format!(
-                r#"server {{ listen 127.0.0.10:{p}; access_log {log};
-                     location / {{ return 200 "$request_method $request_uri\n"; }} }}
-"#,
-                log = log.display()
-            )
-        })
+        .map(|p| echo_server(format_args!("{ORIGIN_IP}:{p}"), &access_log) + "\n")
         .collect();
     Nginx::start(&servers, ports)
 }
@@ -47,43 +41,35 @@ fn origin_requests(log: &Path) -> String {
 
 /// GET `/public/.*` only, for anyone, on `http_port`; plain L4 allow on
 /// `l4_port` (if any).
-fn http_policy(http_port: u16, l4_port: Option<u16>) -> String {
-    let mut p = format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: web}}
-spec:
-  endpointSelector: {{matchLabels: {{app: web}}}}
-  ingress:
-  - fromEntities: [all]
-    toPorts:
-    - ports: [{{port: "{http_port}", protocol: TCP}}]
-      rules:
-        http:
-        - method: GET
-          path: "/public/.*"
-"#
-    );
-    if let Some(l4) = l4_port {
-        p += &format!(
-            "  - fromEntities: [all]\n    toPorts:\n    - ports: [{{port: \"{l4}\", protocol: TCP}}]\n"
-        );
+fn http_policy(http_port: u16, l4_port: Option<u16>) -> Cnp {
+    let cnp =
+        Cnp::new("web", "web").allow_http(ANYONE, http_port, &[http_rule("GET", "/public/.*")]);
+    match l4_port {
+        Some(l4) => cnp.allow_port(ANYONE, l4),
+        None => cnp,
     }
-    p
 }
 
-/// A standalone config: the web endpoint at 127.0.0.10, and one ingress
-/// listener per (port, protocol, origin port); `None` leaves `protocol` out.
-fn config(listeners: &[(u16, Option<&str>, u16)]) -> String {
-    let mut c = "admin: {admin}\nlisteners:\n".to_string();
-    for (port, protocol, to) in listeners {
-        let protocol = protocol.map_or(String::new(), |p| format!(", protocol: {p}"));
-        c += &format!(
-            "  - {{port: {port}, direction: ingress{protocol}, upstream: \"127.0.0.10:{to}\"}}\n"
-        );
+/// An ingress listener on `port` to the origin port `to`, with `protocol`
+/// (`None` leaves it out).
+fn listener(port: u16, protocol: Option<&str>, to: u16) -> Listener {
+    let l = Listener::ingress(port).upstream(format_args!("{ORIGIN_IP}:{to}"));
+    match protocol {
+        Some(p) => l.protocol(p),
+        None => l,
     }
-    c + "endpoints:\n  - {id: 1, ips: [127.0.0.10], labels: {app: web}}\npolicies: [policy.yaml]\n"
+}
+
+/// A standalone config: the web endpoint at 127.0.0.10, one ingress
+/// listener per (port, protocol, origin port), and `policy`.
+fn config(listeners: &[(u16, Option<&str>, u16)], policy: Cnp) -> Config {
+    listeners
+        .iter()
+        .fold(Config::new(), |c, (port, protocol, to)| {
+            c.listener(listener(*port, *protocol, *to))
+        })
+        .endpoint(1, ORIGIN_IP, "app: web")
+        .policy(policy)
 }
 
 fn url(port: u16, path: &str) -> String {
@@ -111,10 +97,7 @@ fn a_tcp_listener_resets_a_port_with_http_rules_instead_of_relaying_it() {
     let web = free_port();
     let _nginx = origin(&[web], &log);
     let port = free_port();
-    let pc = Portcullis::start(
-        &config(&[(port, Some("tcp"), web)]),
-        &[("policy.yaml", &http_policy(web, None))],
-    );
+    let pc = Portcullis::start(&config(&[(port, Some("tcp"), web)], http_policy(web, None)));
     pc.wait_ready();
 
     let r = curl(&[&url(port, "/private")]);
@@ -147,14 +130,14 @@ fn a_default_listener_parses_http_where_the_rules_are_http_and_relays_elsewhere(
     let (web, plain) = (free_port(), free_port());
     let _nginx = origin(&[web, plain], &log);
     let (to_web, to_plain, to_plain_http) = (free_port(), free_port(), free_port());
-    let pc = Portcullis::start(
-        &config(&[
+    let pc = Portcullis::start(&config(
+        &[
             (to_web, None, web),
             (to_plain, None, plain),
             (to_plain_http, Some("http"), plain),
-        ]),
-        &[("policy.yaml", &http_policy(web, Some(plain)))],
-    );
+        ],
+        http_policy(web, Some(plain)),
+    ));
     pc.wait_ready();
 
     // HTTP rules: HTTP parsing, each request judged.
@@ -209,20 +192,12 @@ fn a_default_listener_on_a_kafka_port_speaks_kafka() {
     let tansu = Tansu::start(broker, broker);
     tansu.create_topic("empire-announce", 1);
     let port = free_port();
-    let config = format!(
-        r#"
-admin: "{{admin}}"
-listeners:
-  - {{name: kafka, port: {port}, direction: ingress, upstream: "{broker}"}}
-endpoints:
-  - {{id: 4001, ips: [127.0.0.35], labels: {{app: kafka}}}}
-identities:
-  - {{id: 21002, labels: {{app: empire-outpost}}, cidrs: [127.0.0.1/32]}}
-policies: [policy.yaml]
-"#
-    );
-    let policy = include_str!("../../examples/kafka/policy.yaml");
-    let pc = Portcullis::start(&config, &[("policy.yaml", policy)]);
+    let config = Config::new()
+        .listener(Listener::ingress(port).name("kafka").upstream(broker))
+        .endpoint(4001, "127.0.0.35", "app: kafka")
+        .identity(21002, "app: empire-outpost", "127.0.0.1/32")
+        .policy(include_str!("../../examples/kafka/policy.yaml"));
+    let pc = Portcullis::start(&config);
     pc.wait_ready();
 
     let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
@@ -288,19 +263,9 @@ identities: [{id: 20002, labels: {app: client}, cidrs: [127.0.0.2/32]}]
 
 /// `client` may connect to `port`, with no L7 rules.
 fn l4_policy(port: u16) -> String {
-    format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: web}}
-spec:
-  endpointSelector: {{matchLabels: {{app: web}}}}
-  ingress:
-  - fromEndpoints: [{{matchLabels: {{app: client}}}}]
-    toPorts:
-    - ports: [{{port: "{port}", protocol: TCP}}]
-"#
-    )
+    Cnp::new("web", "web")
+        .allow_port(&from_app("client"), port)
+        .to_string()
 }
 
 /// Portcullis on the agent's policy, with one listener per (protocol,
@@ -323,14 +288,13 @@ impl WithAgent {
         agent.cache.set_hosts(hosts);
         agent.cache.set_network_policies(policies);
         let ports: Vec<u16> = listeners.iter().map(|_| free_port()).collect();
-        let mut config = "admin: {admin}\nlisteners:\n".to_string();
-        for (port, (protocol, to)) in ports.iter().zip(listeners) {
-            let protocol = protocol.map_or(String::new(), |p| format!(", protocol: {p}"));
-            config += &format!(
-                "  - {{port: {port}, direction: ingress{protocol}, upstream: \"127.0.0.10:{to}\"}}\n"
-            );
-        }
-        let pc = Portcullis::start_with_args(&config, &[], &["--xds", &agent.target()]);
+        let config = ports
+            .iter()
+            .zip(listeners)
+            .fold(Config::new(), |c, (port, (protocol, to))| {
+                c.listener(listener(*port, *protocol, *to))
+            });
+        let pc = Portcullis::start_with_args(&config, &["--xds", &agent.target()]);
         pc.wait_ready();
         WithAgent {
             agent,
@@ -448,7 +412,7 @@ fn an_open_relay_is_closed_when_its_port_gains_http_rules() {
     assert_eq!(get(&mut parsed, "/private").unwrap().0, 200);
 
     // The port gains HTTP rules.
-    let (policies, _) = agent_resources(INVENTORY, &http_policy(web, None));
+    let (policies, _) = agent_resources(INVENTORY, &http_policy(web, None).to_string());
     let v = s.agent.cache.set_network_policies(policies);
     s.agent.wait(
         "the NPDS ACK",
@@ -456,15 +420,9 @@ fn an_open_relay_is_closed_when_its_port_gains_http_rules() {
     );
 
     // The relay would judge nothing: it is closed...
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while get(&mut relay, "/private").is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "the relay still serves\n{}",
-            s.pc.log()
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.pc.wait_until("the relay to be closed", Duration::from_secs(5), || {
+        get(&mut relay, "/private").is_err()
+    });
     // ...while the HTTP session judges its next request under the new rules.
     assert_eq!(get(&mut parsed, "/private").unwrap().0, 403);
     assert_eq!(get(&mut parsed, "/public/a").unwrap().0, 200);

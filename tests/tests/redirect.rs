@@ -26,13 +26,6 @@ fn require_all() {
     }
 }
 
-fn reset_exit(r: &CurlResult) -> bool {
-    // 56: reset while receiving, 52: empty reply, 7: reset before connect completed.
-    [7, 52, 56].contains(&r.exit) && r.status == 0
-}
-
-const ECHO: &str = r#"location / { return 200 "$request_method $request_uri\n"; }"#;
-
 const EGRESS_POLICY: &str = r#"
 apiVersion: cilium.io/v2
 kind: CiliumNetworkPolicy
@@ -49,20 +42,63 @@ spec:
           path: "/allowed.*"
 "#;
 
-/// Egress through iptables REDIRECT: the client (10.77.0.1) connects to the
-/// server (10.77.0.10:80); nat OUTPUT redirects it to Portcullis on
-/// 127.0.0.1:15001, which must recover 10.77.0.10:80 with SO_ORIGINAL_DST and
-/// connect there with the egress mark, which the REDIRECT rule exempts.
-/// The two HTTP requests both tests make, as the access log must show them:
-/// `/allowed/x` allowed with 200, then `/denied` denied with 403, each with
-/// the listener's direction and name, the client's identity and address
-/// (by prefix: the port is ephemeral) and the original destination.
-fn assert_http_events(
-    log: &[serde_json::Value],
+/// The two HTTP requests both tests make, through the redirect `via` to the
+/// server at `server`:80 (curl with `args` in `ns`): `/allowed/x` reaches
+/// nginx, `/denied` gets Portcullis' 403.
+fn assert_verdicts(ns: &Netns, args: &[&str], server: &str, via: &str, diag: &dyn Fn() -> String) {
+    let get = |path: &str| {
+        let url = format!("http://{server}{path}");
+        curl_in(ns, &[args, &[url.as_str()]].concat())
+    };
+    let allowed = get("/allowed/x");
+    assert_eq!(
+        (allowed.status, allowed.body.as_str()),
+        (200, "GET /allowed/x\n"),
+        "GET /allowed through {via} should reach nginx at {server}:80: {allowed:?}\n{}",
+        diag()
+    );
+    let denied = get("/denied");
+    assert_eq!(
+        (denied.status, denied.body.as_str()),
+        (403, "Access denied\r\n"),
+        "GET /denied should be refused by Portcullis (a 200 here means {via} did not divert to it): {denied:?}\n{}",
+        diag()
+    );
+}
+
+/// `r`, from a peer no policy allows, was reset.
+fn assert_reset(r: &CurlResult, who: &str, diag: &dyn Fn() -> String) {
+    // 56: reset while receiving, 52: empty reply, 7: reset before connect completed.
+    assert!(
+        [7, 52, 56].contains(&r.exit) && r.status == 0,
+        "expected a reset for {who}, got {r:?}\n{}",
+        diag()
+    );
+}
+
+/// Some of the proxy's upstream packets carried `mark`, as counted by the
+/// mangle OUTPUT rule that matches it.
+fn assert_marked(ns: &Netns, mark: u32, diag: &dyn Fn() -> String) {
+    let marked = ns.iptables_packets("mangle", "OUTPUT", &format!("--mark {mark:#x}"));
+    assert!(
+        marked > 0,
+        "no upstream packet carried mark {mark:#x}\n{}",
+        diag()
+    );
+}
+
+/// The access log of both tests: `/allowed/x` allowed with 200, then
+/// `/denied` denied with 403, each with the listener's direction and name,
+/// the client's identity and address (by prefix: the port is ephemeral) and
+/// the original destination `dst`; and the connection refused to the peer
+/// from `refused_prefix`, which is returned.
+fn assert_access_log<'a>(
+    log: &'a [serde_json::Value],
     (direction, listener): (&str, &str),
     (src_identity, src_prefix): (u32, &str),
     dst: &str,
-) {
+    refused_prefix: &str,
+) -> &'a serde_json::Value {
     let http: Vec<_> = log.iter().filter(|e| e["kind"] == "http").collect();
     assert_eq!(http.len(), 2, "{log:#?}");
     for (e, path, verdict, status) in [
@@ -78,8 +114,23 @@ fn assert_http_events(
         assert_eq!(e["verdict"], verdict, "{e}");
         assert_eq!(e["status"], status, "{e}");
     }
+    let refused = log
+        .iter()
+        .find(|e| e["kind"] == "connection")
+        .unwrap_or_else(|| panic!("no connection event for {refused_prefix}: {log:#?}"));
+    assert_eq!(refused["verdict"], "denied");
+    assert_eq!(refused["dst"], dst);
+    assert!(
+        refused["src"].as_str().unwrap().starts_with(refused_prefix),
+        "{refused}"
+    );
+    refused
 }
 
+/// Egress through iptables REDIRECT: the client (10.77.0.1) connects to the
+/// server (10.77.0.10:80); nat OUTPUT redirects it to Portcullis on
+/// 127.0.0.1:15001, which must recover 10.77.0.10:80 with SO_ORIGINAL_DST and
+/// connect there with the egress mark, which the REDIRECT rule exempts.
 #[test]
 fn iptables_redirect_egress() {
     require_all();
@@ -87,26 +138,16 @@ fn iptables_redirect_egress() {
     ns.ip("addr add 10.77.0.1/32 dev lo");
     ns.ip("addr add 10.77.0.10/32 dev lo");
     let server: SocketAddr = "10.77.0.10:80".parse().unwrap();
-    let _nginx = Nginx::start_in(
-        &ns,
-        &format!("server {{ listen {server}; {ECHO} }}"),
-        &[server],
-    );
+    let _nginx = Nginx::start_in(&ns, &echo_server(server, ""), &[server]);
 
     let client_identity = 30001;
     let mark = cilium_mark(EGRESS_BASE, client_identity);
     assert_eq!(mark, 0x7531_0B00);
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: 15001, direction: egress}}
-endpoints:
-  - {{id: 3001, ips: [10.77.0.1], labels: {{app: client}}, identity: {client_identity}}}
-policies: [policy.yaml]
-"#
-    );
-    let pc = Portcullis::start_in(&ns, &config, &[("policy.yaml", EGRESS_POLICY)]);
+    let config = Config::new()
+        .listener(Listener::egress(15001))
+        .endpoint_as(3001, "10.77.0.1", "app: client", client_identity)
+        .policy(EGRESS_POLICY);
+    let pc = Portcullis::start_in(&ns, &config);
 
     ns.run(
         "iptables -t nat -A OUTPUT -p tcp -d 10.77.0.10 --dport 80 \
@@ -119,36 +160,19 @@ policies: [policy.yaml]
     ));
     let diag = || format!("{}\nportcullis log:\n{}", ns.dump(), pc.log());
 
-    let allowed = curl_in(
+    assert_verdicts(
         &ns,
-        &["--interface", "10.77.0.1", "http://10.77.0.10/allowed/x"],
-    );
-    assert_eq!(
-        (allowed.status, allowed.body.as_str()),
-        (200, "GET /allowed/x\n"),
-        "GET /allowed through REDIRECT should reach nginx at 10.77.0.10:80: {allowed:?}\n{}",
-        diag()
-    );
-    let denied = curl_in(
-        &ns,
-        &["--interface", "10.77.0.1", "http://10.77.0.10/denied"],
-    );
-    assert_eq!(
-        (denied.status, denied.body.as_str()),
-        (403, "Access denied\r\n"),
-        "GET /denied should be refused by Portcullis: {denied:?}\n{}",
-        diag()
+        &["--interface", "10.77.0.1"],
+        "10.77.0.10",
+        "REDIRECT",
+        &diag,
     );
     // A source that is no local endpoint has no egress policy: reset.
     let stranger = curl_in(
         &ns,
         &["--interface", "127.0.0.1", "http://10.77.0.10/allowed"],
     );
-    assert!(
-        reset_exit(&stranger),
-        "expected a reset, got {stranger:?}\n{}",
-        diag()
-    );
+    assert_reset(&stranger, "a stranger", &diag);
 
     // Both client connections and the stranger's were redirected; the
     // proxy's own upstream connection was not (it carries the mark).
@@ -159,47 +183,24 @@ policies: [policy.yaml]
         "nat OUTPUT sees each connection's first packet\n{}",
         diag()
     );
-    let marked = ns.iptables_packets("mangle", "OUTPUT", &format!("--mark {mark:#x}"));
-    assert!(
-        marked > 0,
-        "no upstream packet carried mark {mark:#x}\n{}",
-        diag()
-    );
+    assert_marked(&ns, mark, &diag);
 
-    let log = pc.access_log();
-    assert_http_events(
-        &log,
+    assert_access_log(
+        &pc.access_log(),
         ("egress", "egress-15001"),
         (client_identity, "10.77.0.1:"),
         "10.77.0.10:80",
-    );
-    let refused = log
-        .iter()
-        .find(|e| e["kind"] == "connection")
-        .unwrap_or_else(|| panic!("no connection event for the stranger: {log:#?}"));
-    assert_eq!(refused["verdict"], "denied");
-    assert_eq!(refused["dst"], "10.77.0.10:80");
-    assert!(
-        refused["src"].as_str().unwrap().starts_with("127.0.0.1:"),
-        "{refused}"
+        "127.0.0.1:",
     );
 }
 
-const INGRESS_POLICY: &str = r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: web-ingress}
-spec:
-  endpointSelector: {matchLabels: {app: web}}
-  ingress:
-  - fromEndpoints: [{matchLabels: {app: client}}]
-    toPorts:
-    - ports: [{port: "80", protocol: TCP}]
-      rules:
-        http:
-        - method: GET
-          path: "/allowed.*"
-"#;
+fn ingress_policy() -> Cnp {
+    Cnp::new("web-ingress", "web").allow_http(
+        &from_app("client"),
+        80,
+        &[http_rule("GET", "/allowed.*")],
+    )
+}
 
 /// Ingress through TPROXY: a client namespace (10.78.0.1, and 10.78.0.3 for
 /// an unknown peer) reaches the server namespace (10.78.0.2) over a veth
@@ -223,28 +224,17 @@ fn tproxy_ingress() {
     server.ip("link set veth-s up");
 
     let web: SocketAddr = "10.78.0.2:80".parse().unwrap();
-    let _nginx = Nginx::start_in(
-        &server,
-        &format!("server {{ listen {web}; {ECHO} }}"),
-        &[web],
-    );
+    let _nginx = Nginx::start_in(&server, &echo_server(web, ""), &[web]);
 
     let client_identity = 20001;
     let mark = cilium_mark(INGRESS_BASE, client_identity);
     assert_eq!(mark, 0x4E21_0A00);
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{address: 0.0.0.0, port: 15002, direction: ingress, transparent: true}}
-endpoints:
-  - {{id: 3002, ips: [10.78.0.2], labels: {{app: web}}}}
-identities:
-  - {{id: {client_identity}, labels: {{app: client}}, cidrs: [10.78.0.1/32]}}
-policies: [policy.yaml]
-"#
-    );
-    let pc = Portcullis::start_in(&server, &config, &[("policy.yaml", INGRESS_POLICY)]);
+    let config = Config::new()
+        .listener(Listener::ingress(15002).address("0.0.0.0").transparent())
+        .endpoint(3002, "10.78.0.2", "app: web")
+        .identity(client_identity, "app: client", "10.78.0.1/32")
+        .policy(ingress_policy());
+    let pc = Portcullis::start_in(&server, &config);
 
     // Only traffic arriving on the veth: the proxy's own connection to
     // 10.78.0.2:80 loops through lo and must reach nginx.
@@ -266,56 +256,25 @@ policies: [policy.yaml]
         )
     };
 
-    let allowed = curl_in(&client, &["http://10.78.0.2/allowed/x"]);
-    assert_eq!(
-        (allowed.status, allowed.body.as_str()),
-        (200, "GET /allowed/x\n"),
-        "GET /allowed through TPROXY should reach nginx at 10.78.0.2:80: {allowed:?}\n{}",
-        diag()
-    );
-    let denied = curl_in(&client, &["http://10.78.0.2/denied"]);
-    assert_eq!(
-        (denied.status, denied.body.as_str()),
-        (403, "Access denied\r\n"),
-        "GET /denied should be refused by Portcullis (a 200 here means TPROXY did not divert to it): {denied:?}\n{}",
-        diag()
-    );
+    assert_verdicts(&client, &[], "10.78.0.2", "TPROXY", &diag);
     // 10.78.0.3 is no known identity: WORLD, refused at L3 with a reset.
     let world = curl_in(
         &client,
         &["--interface", "10.78.0.3", "http://10.78.0.2/allowed"],
     );
-    assert!(
-        reset_exit(&world),
-        "expected a reset for WORLD, got {world:?}\n{}",
-        diag()
-    );
+    assert_reset(&world, "WORLD", &diag);
 
     let diverted = server.iptables_packets("mangle", "PREROUTING", "TPROXY");
     assert!(diverted > 0, "TPROXY rule matched nothing\n{}", diag());
-    let marked = server.iptables_packets("mangle", "OUTPUT", &format!("--mark {mark:#x}"));
-    assert!(
-        marked > 0,
-        "no upstream packet carried mark {mark:#x}\n{}",
-        diag()
-    );
+    assert_marked(&server, mark, &diag);
 
     let log = pc.access_log();
-    assert_http_events(
+    let refused = assert_access_log(
         &log,
         ("ingress", "ingress-15002"),
         (client_identity, "10.78.0.1:"),
         "10.78.0.2:80",
+        "10.78.0.3:",
     );
-    let refused = log
-        .iter()
-        .find(|e| e["kind"] == "connection")
-        .unwrap_or_else(|| panic!("no connection event for WORLD: {log:#?}"));
-    assert_eq!(refused["verdict"], "denied");
     assert_eq!(refused["src_identity"], 2, "{refused}");
-    assert_eq!(refused["dst"], "10.78.0.2:80");
-    assert!(
-        refused["src"].as_str().unwrap().starts_with("10.78.0.3:"),
-        "{refused}"
-    );
 }

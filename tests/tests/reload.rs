@@ -4,20 +4,12 @@
 
 mod common;
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portcullis_tests::*;
 
-fn eventually(what: &str, mut f: impl FnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if f() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("timed out waiting for: {what}");
-}
+/// Policy edits apply within this.
+const RELOAD: Duration = Duration::from_secs(10);
 
 #[test]
 fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
@@ -26,11 +18,9 @@ fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
     assert_eq!(curl(&[&e.url("/private/a")]).status, 403);
 
     // Edit: now /private is allowed and /public is not.
-    let edited = common::ECHO_POLICY
-        .replace("/public/.*", "/private/.*")
-        .replace("{origin}", &e.origin.to_string());
+    let edited = common::echo_policy(e.origin).replace("/public/.*", "/private/.*");
     std::fs::write(e.pc.path("policy.yaml"), &edited).unwrap();
-    eventually("the edited policy to apply", || {
+    wait_until("the edited policy to apply", RELOAD, || {
         curl(&[&e.url("/private/a")]).status == 200
     });
     assert_eq!(curl(&[&e.url("/public/a")]).status, 403);
@@ -41,7 +31,7 @@ fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
         edited.replace("method: GET", "methd: GET"),
     )
     .unwrap();
-    eventually("the rejection to show", || {
+    wait_until("the rejection to show", RELOAD, || {
         let (_, dump) = e.pc.admin_get("/config_dump");
         dump.contains("methd")
     });
@@ -63,7 +53,7 @@ fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
         edited.replace("/private/.*", "/private/("),
     )
     .unwrap();
-    eventually("the regex rejection to show", || {
+    wait_until("the regex rejection to show", RELOAD, || {
         let (_, dump) = e.pc.admin_get("/config_dump");
         dump.contains("/private/(")
     });
@@ -72,9 +62,10 @@ fn edited_policy_applies_live_and_broken_policy_keeps_last_good() {
 
 #[test]
 fn startup_with_broken_policy_is_not_ready_and_fails_closed() {
-    let broken = common::ECHO_POLICY.replace("endpointSelector", "endpointSelectr");
-    let e = common::echo_unready(&broken);
-    eventually("the rejection to show", || {
+    let e = common::echo_unready(|origin| {
+        common::echo_policy(origin).replace("endpointSelector", "endpointSelectr")
+    });
+    wait_until("the rejection to show", RELOAD, || {
         e.pc.admin_get("/config_dump").1.contains("endpointSelectr")
     });
     assert_eq!(e.pc.admin_get("/ready").0, 503);
@@ -82,12 +73,10 @@ fn startup_with_broken_policy_is_not_ready_and_fails_closed() {
     let r = curl(&[&e.url("/public/a")]);
     assert!([7, 52, 56].contains(&r.exit), "{r:?}");
     // Fixing the file makes it ready without a restart.
-    std::fs::write(
-        e.pc.path("policy.yaml"),
-        common::ECHO_POLICY.replace("{origin}", &e.origin.to_string()),
-    )
-    .unwrap();
-    eventually("ready after the fix", || e.pc.admin_get("/ready").0 == 200);
+    std::fs::write(e.pc.path("policy.yaml"), common::echo_policy(e.origin)).unwrap();
+    wait_until("ready after the fix", RELOAD, || {
+        e.pc.admin_get("/ready").0 == 200
+    });
     assert_eq!(curl(&[&e.url("/public/a")]).status, 200);
 }
 
@@ -125,7 +114,7 @@ fn one_edit_is_one_reload_and_a_broken_edit_one_rejection() {
         f.write_all(line.as_bytes()).unwrap();
     };
     append("# one edit\n");
-    eventually("the reload", || log_count(&e, published) > start);
+    wait_until("the reload", RELOAD, || log_count(&e, published) > start);
     std::thread::sleep(settle);
     assert_eq!(
         log_count(&e, published),
@@ -141,7 +130,9 @@ fn one_edit_is_one_reload_and_a_broken_edit_one_rejection() {
         .output()
         .unwrap();
     assert!(out.status.success(), "{out:?}");
-    eventually("the reload", || log_count(&e, published) > start + 1);
+    wait_until("the reload", RELOAD, || {
+        log_count(&e, published) > start + 1
+    });
     std::thread::sleep(settle);
     assert_eq!(log_count(&e, published), start + 2, "{}", e.pc.log());
     assert_eq!(loads("published"), 3.0);
@@ -149,7 +140,9 @@ fn one_edit_is_one_reload_and_a_broken_edit_one_rejection() {
     // A broken edit: refused once, counted once, logged once; and the last
     // good policy keeps enforcing.
     append("spec: [unclosed\n");
-    eventually("the rejection", || log_count(&e, "policy rejected") > 0);
+    wait_until("the rejection", RELOAD, || {
+        log_count(&e, "policy rejected") > 0
+    });
     std::thread::sleep(settle);
     assert_eq!(
         log_count(&e, "policy rejected"),

@@ -161,13 +161,17 @@ fn server_names_deny_applies_to_every_connection_until_sni_is_read() {
         .cache
         .set_network_policies(policy(origin.tls, [vec![allow_all()], vec![allow_sni()]]));
     let listen = [free_port(), free_port()];
-    let config = format!(
-        "admin: {{admin}}\nlisteners:\n\
-         \x20 - {{port: {}, direction: ingress, protocol: tcp, upstream: \"127.0.0.10:{}\"}}\n\
-         \x20 - {{port: {}, direction: ingress, protocol: tcp, upstream: \"127.0.0.10:{}\"}}\n",
-        listen[0], origin.tls[0], listen[1], origin.tls[1]
-    );
-    let pc = Portcullis::start_with_args(&config, &[], &["--xds", &agent.target()]);
+    let config = listen
+        .iter()
+        .zip(origin.tls)
+        .fold(Config::new(), |c, (port, tls)| {
+            c.listener(
+                Listener::ingress(*port)
+                    .protocol("tcp")
+                    .upstream(format_args!("{ORIGIN_IP}:{tls}")),
+            )
+        });
+    let pc = Portcullis::start_with_args(&config, &["--xds", &agent.target()]);
     pc.wait_ready();
 
     // Without the deny rule the connection passes, SNI and all.

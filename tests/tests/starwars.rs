@@ -47,26 +47,17 @@ fn demo() -> Demo {
         &[o1, o2],
     );
     let (h1, h2) = (free_port(), free_port());
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {h1}, direction: ingress, upstream: "127.0.0.10:{o1}"}}
-  - {{port: {h2}, direction: ingress, upstream: "127.0.0.10:{o2}"}}
-endpoints:
-  - id: 3001
-    ips: [127.0.0.10]
-    labels: {{org: empire, class: deathstar}}
-identities:
-  - {{id: 20002, labels: {{org: empire, class: tiefighter}}, cidrs: [127.0.0.2/32]}}
-  - {{id: 20003, labels: {{org: alliance, class: xwing}}, cidrs: [127.0.0.3/32]}}
-policies: [policy.yaml]
-"#
-    );
     let policy = POLICY
         .replace("{h1}", &o1.to_string())
         .replace("{h2}", &o2.to_string());
-    let pc = Portcullis::start(&config, &[("policy.yaml", &policy)]);
+    let config = Config::new()
+        .listener(Listener::ingress(h1).upstream(format_args!("{ORIGIN_IP}:{o1}")))
+        .listener(Listener::ingress(h2).upstream(format_args!("{ORIGIN_IP}:{o2}")))
+        .endpoint(3001, ORIGIN_IP, "org: empire, class: deathstar")
+        .identity(20002, "org: empire, class: tiefighter", "127.0.0.2/32")
+        .identity(20003, "org: alliance, class: xwing", "127.0.0.3/32")
+        .policy(policy);
+    let pc = Portcullis::start(&config);
     pc.wait_ready();
     Demo {
         pc,

@@ -1,6 +1,8 @@
 //! Upstream connections to an original destination are reused, within one
 //! downstream connection and across downstream connections of a worker.
 
+use std::time::Duration;
+
 use portcullis_tests::*;
 
 #[test]
@@ -15,29 +17,18 @@ fn upstream_connections_are_reused_across_downstream_connections() {
         &[origin],
     );
     let port = free_port();
-    let config = format!(
-        r#"
-admin: {{admin}}
-listeners:
-  - {{port: {port}, direction: ingress, protocol: http, upstream: "127.0.0.10:{origin}"}}
-endpoints:
-  - {{id: 1, ips: [127.0.0.10], labels: {{app: echo}}}}
-policies: [policy.yaml]
-"#
-    );
     // No L7 rules: only an explicit `http` listener parses HTTP here (the
     // default would relay each connection to an upstream of its own).
-    let policy = r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {name: reuse}
-spec:
-  endpointSelector: {matchLabels: {app: echo}}
-  ingress:
-  - fromEntities: [all]
-"#;
+    let config = Config::new()
+        .listener(
+            Listener::ingress(port)
+                .protocol("http")
+                .upstream(format_args!("{ORIGIN_IP}:{origin}")),
+        )
+        .endpoint(1, ORIGIN_IP, "app: echo")
+        .policy(Cnp::new("reuse", "echo").allow(ANYONE));
     // One worker, so that successive client connections land on the same pool.
-    let pc = Portcullis::start_with_args(&config, &[("policy.yaml", policy)], &["--workers", "1"]);
+    let pc = Portcullis::start_with_args(&config, &["--workers", "1"]);
     pc.wait_ready();
     let url = format!("http://127.0.0.1:{port}/");
     let conn_of = |body: &str| body.split_whitespace().next().unwrap().to_string();
@@ -57,14 +48,11 @@ spec:
 
     // Once the first client connection is gone (the proxy saw its FIN), a
     // new client connection picks up the same idle upstream connection.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    while pc.metric("portcullis_active_connections") != 0.0 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "first connection never closed"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_until(
+        "the first connection to close",
+        Duration::from_secs(5),
+        || pc.metric("portcullis_active_connections") == 0.0,
+    );
     let again = curl(&[&url]);
     assert_eq!(again.status, 200);
     assert_eq!(
@@ -84,11 +72,10 @@ fn connections_beyond_the_cap_are_reset_and_counted() {
         &[origin],
     );
     let port = free_port();
-    let config = format!(
-        "admin: {{admin}}\nmaxConnections: 2\nlisteners:\n  - {{port: {port}, direction: ingress, upstream: \"127.0.0.10:{origin}\"}}\nendpoints:\n  - {{id: 1, ips: [127.0.0.10], labels: {{app: echo}}}}\npolicies: [policy.yaml]\n"
-    );
-    let policy = "apiVersion: cilium.io/v2\nkind: CiliumNetworkPolicy\nmetadata: {name: cap}\nspec:\n  endpointSelector: {matchLabels: {app: echo}}\n  ingress:\n  - fromEntities: [all]\n";
-    let pc = Portcullis::start(&config, &[("policy.yaml", policy)]);
+    let config = Config::front(port, origin, "echo")
+        .policy(Cnp::new("cap", "echo").allow(ANYONE))
+        .set("maxConnections: 2");
+    let pc = Portcullis::start(&config);
     pc.wait_ready();
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let local: std::net::IpAddr = "127.0.0.1".parse().unwrap();
@@ -104,16 +91,8 @@ fn connections_beyond_the_cap_are_reset_and_counted() {
     assert_eq!(a.get("/", &[]).unwrap().0, 200);
     // Closing one frees its place.
     drop(b);
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
-    loop {
+    wait_until("a place freed by the close", Duration::from_secs(5), || {
         let mut d = KeepAlive::connect(local, addr);
-        if let Ok((200, _)) = d.get("/", &[]) {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no place freed after a close"
-        );
-        std::thread::sleep(std::time::Duration::from_millis(20));
-    }
+        matches!(d.get("/", &[]), Ok((200, _)))
+    });
 }

@@ -4,7 +4,7 @@
 //! on every update, and secrets rotated under open connections.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use portcullis_tests::*;
 use portcullis_xds::Path;
@@ -18,30 +18,16 @@ identities:
 
 /// Client A may GET `path_a`; client B may GET `path_b` (if given).
 fn policy(origin: u16, path_a: &str, path_b: Option<&str>) -> String {
-    let mut p = format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: echo}}
-spec:
-  endpointSelector: {{matchLabels: {{app: echo}}}}
-  ingress:
-  - fromEndpoints: [{{matchLabels: {{app: client-a}}}}]
-    toPorts:
-    - ports: [{{port: "{origin}", protocol: TCP}}]
-      rules: {{http: [{{method: GET, path: "{path_a}"}}]}}
-"#
+    let p = Cnp::new("echo", "echo").allow_http(
+        &from_app("client-a"),
+        origin,
+        &[http_rule("GET", path_a)],
     );
-    if let Some(b) = path_b {
-        p += &format!(
-            r#"  - fromEndpoints: [{{matchLabels: {{app: client-b}}}}]
-    toPorts:
-    - ports: [{{port: "{origin}", protocol: TCP}}]
-      rules: {{http: [{{method: GET, path: "{b}"}}]}}
-"#
-        );
+    match path_b {
+        Some(b) => p.allow_http(&from_app("client-b"), origin, &[http_rule("GET", b)]),
+        None => p,
     }
-    p
+    .to_string()
 }
 
 struct Setup {
@@ -57,9 +43,7 @@ impl Setup {
     fn new() -> Setup {
         let origin = free_port();
         let nginx = Nginx::start(
-            &format!(
-                r#"server {{ listen 127.0.0.10:{origin}; location / {{ return 200 "$request_method $request_uri\n"; }} }}"#
-            ),
+            &echo_server(format_args!("{ORIGIN_IP}:{origin}"), ""),
             &[origin],
         );
         let dir = tempfile::tempdir().unwrap();
@@ -69,10 +53,9 @@ impl Setup {
         agent.cache.set_hosts(hosts);
         agent.cache.set_network_policies(policies);
         let port = free_port();
-        let config = format!(
-            "admin: {{admin}}\nlisteners:\n  - {{port: {port}, direction: ingress, upstream: \"127.0.0.10:{origin}\"}}\n"
-        );
-        let pc = Portcullis::start_with_args(&config, &[], &["--xds", &agent.target()]);
+        let config = Config::new()
+            .listener(Listener::ingress(port).upstream(format_args!("{ORIGIN_IP}:{origin}")));
+        let pc = Portcullis::start_with_args(&config, &["--xds", &agent.target()]);
         pc.wait_ready();
         Setup {
             agent: Some(agent),
@@ -231,18 +214,15 @@ fn policy_is_kept_while_the_agent_is_away_and_resynced_when_it_returns() {
     s.agent.take().unwrap().stop();
 
     // Disconnected: the last good policy keeps enforcing.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s
-        .pc
-        .metric("portcullis_xds_connected{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}")
-        != 0.0
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the proxy never noticed the agent leaving"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the proxy to notice the agent leaving",
+        Duration::from_secs(10),
+        || {
+            s.pc.metric(
+                "portcullis_xds_connected{type_url=\"type.googleapis.com/cilium.NetworkPolicy\"}",
+            ) == 0.0
+        },
+    );
     assert_eq!(s.status("127.0.0.2", "/public/a"), 200);
     assert_eq!(s.status("127.0.0.2", "/private/a"), 403);
     assert_eq!(
@@ -285,17 +265,11 @@ fn an_update_closes_only_the_connections_it_no_longer_allows() {
     );
     assert_eq!(a.get("/public/3", &[]).unwrap().0, 200);
     // B's connection was closed by the update.
-    let deadline = Instant::now() + Duration::from_secs(5);
-    loop {
-        match b.get("/b/2", &[]) {
-            Err(_) => break,
-            Ok(r) => assert!(
-                Instant::now() < deadline,
-                "B's connection still served: {r:?}"
-            ),
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "B's connection to be closed",
+        Duration::from_secs(5),
+        || b.get("/b/2", &[]).is_err(),
+    );
     assert_eq!(
         s.pc.metric("portcullis_connections_closed_by_policy_total"),
         1.0
@@ -305,28 +279,12 @@ fn an_update_closes_only_the_connections_it_no_longer_allows() {
 #[test]
 fn secrets_rotate_under_open_connections_and_missing_ones_fail_closed() {
     let s = Setup::new();
-    let yaml = format!(
-        r#"
-apiVersion: cilium.io/v2
-kind: CiliumNetworkPolicy
-metadata: {{name: echo}}
-spec:
-  endpointSelector: {{matchLabels: {{app: echo}}}}
-  ingress:
-  - fromEndpoints: [{{matchLabels: {{app: client-a}}}}]
-    toPorts:
-    - ports: [{{port: "{}", protocol: TCP}}]
-      rules:
-        http:
-        - method: GET
-          path: "/public/.*"
-          headerMatches:
-          - name: X-Token
-            secret: {{name: token}}
-"#,
-        s.origin
+    let yaml = Cnp::new("echo", "echo").allow_http(
+        &from_app("client-a"),
+        s.origin,
+        &[r#"{method: GET, path: "/public/.*", headerMatches: [{name: X-Token, secret: {name: token}}]}"#],
     );
-    s.push_policy(&yaml);
+    s.push_policy(&yaml.to_string());
     // The secret is not there yet: the rule fails closed and says why.
     let mut a = KeepAlive::connect("127.0.0.2".parse().unwrap(), s.addr());
     assert_eq!(a.get("/public/1", &[("X-Token", "v1")]).unwrap().0, 403);
@@ -470,14 +428,11 @@ fn listeners_from_lds_open_and_close_and_unhonourable_ones_are_nacked() {
     let v = s.agent().cache.set_listeners(vec![]);
     s.agent()
         .wait("the LDS ACK", s.agent().cache.wait_ack(Path::Listeners, v));
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "listener still accepting after removal"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_until(
+        "the removed listener to close",
+        Duration::from_secs(5),
+        || std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+    );
 }
 
 #[test]
