@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, ensure, Context};
 use npds::proto::NetworkPolicy;
-use portcullis_xds::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 use crate::cleanup::Tracked;
 

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, ensure, Context};
 use npds::proto::NetworkPolicy;
-use portcullis_xds::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 use crate::agent::*;
 use crate::cleanup::Tracked;

@@ -5,8 +5,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::ensure;
 use npds::proto::NetworkPolicy;
-use portcullis_xds::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 use crate::agent::*;
 use crate::cleanup::Tracked;

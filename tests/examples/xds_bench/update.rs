@@ -4,8 +4,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use anyhow::{ensure, Context};
-use portcullis_xds::Path;
 use portcullis_tests::*;
+use portcullis_xds::Path;
 
 use crate::agent::*;
 use crate::cleanup::Tracked;
