@@ -13,6 +13,7 @@ use tracing::{debug, info, info_span, Instrument};
 use crate::access_log::Peers;
 use crate::conn::{reset, ConnInfo, Listener, Refusal};
 use crate::parser::Parser;
+use crate::policy::Policy;
 use crate::state::Shared;
 
 pub async fn handle(
@@ -60,33 +61,49 @@ pub async fn handle(
         src_id = conn.peers.src_identity,
         dst_id = conn.peers.dst_identity,
     );
+    // Identities, admission and parser come from the same policy.
+    let parser = span.in_scope(|| judge(&conn, &policy, &listener, &shared));
     drop(policy);
-    serve(stream, conn, listener, shared).instrument(span).await;
-}
-
-/// Judges and runs an accepted connection, inside its span.
-async fn serve(stream: TcpStream, conn: ConnInfo, listener: Arc<Listener>, shared: Arc<Shared>) {
-    let policy = shared.policy();
-    if let Err(refusal) = conn.admit(&policy) {
-        shared.metrics.connections_denied.inc();
-        info!(rule = %refusal.rule, reason = %refusal.reason, "connection denied; resetting");
-        conn.log_event(&shared, "denied", refusal.rule, refusal.reason);
+    let Some(parser) = parser else {
         reset(stream);
         return;
+    };
+    serve(stream, conn, parser, listener, shared)
+        .instrument(span)
+        .await;
+}
+
+/// The L3/L4 verdict and the parser the port's rules need; `None` (logged
+/// and counted) when the connection is to be reset.
+fn judge(conn: &ConnInfo, policy: &Policy, listener: &Listener, shared: &Shared) -> Option<Parser> {
+    if let Err(refusal) = conn.admit(policy) {
+        shared.metrics.connections_denied.inc();
+        info!(rule = %refusal.rule, reason = %refusal.reason, "connection denied; resetting");
+        conn.log_event(shared, "denied", refusal.rule, refusal.reason);
+        return None;
     }
     // The port's rules pick the parser; a listener that cannot enforce
     // them refuses the connection rather than relay past them.
-    let parser = match conn.parser(&policy, listener.protocol) {
-        Ok(p) => p,
+    match conn.parser(policy, listener.protocol) {
+        Ok(p) => Some(p),
         Err(refusal) => {
             shared.metrics.connections_rejected.inc();
             info!(rule = %refusal.rule, reason = %refusal.reason, "no parser on this listener enforces the port's rules; resetting");
-            conn.log_event(&shared, "rejected", refusal.rule, refusal.reason);
-            reset(stream);
-            return;
+            conn.log_event(shared, "rejected", refusal.rule, refusal.reason);
+            None
         }
-    };
-    drop(policy);
+    }
+}
+
+/// Runs an admitted connection, inside its span, judging it again
+/// whenever policy changes.
+async fn serve(
+    stream: TcpStream,
+    conn: ConnInfo,
+    parser: Parser,
+    listener: Arc<Listener>,
+    shared: Arc<Shared>,
+) {
     shared.metrics.connections_allowed.inc();
     shared.metrics.active_connections.inc();
     let conn = Arc::new(conn);

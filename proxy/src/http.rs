@@ -185,7 +185,7 @@ async fn handle(
                 headers: req.headers_mut(),
             };
             let log = &mut rec.headers;
-            let secrets = &shared.policy().secrets;
+            let secrets = &policy.secrets;
             let v = rules.decide(&remote, |l7| match l7 {
                 L7Rules::None => true,
                 L7Rules::Http(h) => h.matches(&mut head, &**secrets, log),

@@ -94,6 +94,7 @@ pub async fn serve(client: TcpStream, conn: Arc<ConnInfo>, shared: Arc<Shared>) 
         Decoder::new(max_frame),
         broker_wr,
         slots_tx,
+        limits.kafka.splice_min,
         &conn,
         &shared,
     );
@@ -243,10 +244,11 @@ async fn request_half(
     decoder: Decoder,
     mut broker: OwnedWriteHalf,
     slots: mpsc::Sender<Slot>,
+    splice_min: usize,
     conn: &ConnInfo,
     shared: &Shared,
 ) -> Result<(), Closed> {
-    let splice_min = match shared.policy().limits.kafka.splice_min {
+    let splice_min = match splice_min {
         0 => usize::MAX,
         n => n,
     };
