@@ -164,10 +164,9 @@ pub(crate) fn judge_query(
     } else {
         PROTO_TCP
     };
-    let verdict = shared
-        .policy()
-        .dns
-        .judge(client.ip(), server, proto, &query.name);
+    // The verdict and the denial's rcode come from the same policy.
+    let policy = shared.policy();
+    let verdict = policy.dns.judge(client.ip(), server, proto, &query.name);
     let x = Exchange {
         listener: listener.clone(),
         protocol,
@@ -180,7 +179,7 @@ pub(crate) fn judge_query(
     if x.verdict.allowed() {
         Some(Disposition::Forward(Box::new(x)))
     } else {
-        let rcode = reject_rcode(&shared.policy().limits.dns);
+        let rcode = reject_rcode(&policy.limits.dns);
         x.answered_locally(shared, "denied", rcode.name(), x.verdict.reason().into());
         Some(Disposition::Reply(x.query.reply(rcode)))
     }
